@@ -1,0 +1,278 @@
+"""Everything a service's ``gunicorn.conf.py`` needs.
+
+With it, the file reduces to::
+
+    from c2cwsgiutils.gunicorn_config import *  # noqa: F403
+
+    workers = 4  # then override what the service needs
+
+What it sets:
+
+- ``bind = ":8080"``, ``worker_class = "gthread"``, ``workers`` and ``threads`` from
+  ``GUNICORN_WORKERS`` (2) and ``GUNICORN_THREADS`` (10);
+- the application: ``paste = wsgi_app =`` the ini file given with ``--paste``, else
+  ``C2CWSGIUTILS_CONFIG``, else ``production.ini``. A config URI such as
+  ``c2c:///app/production.ini`` is loaded through plaster (the ``c2c://`` loader interpolates the
+  environment), which gunicorn's own ``--paste`` cannot do;
+- ``raw_paste_global_conf``: the environment as ``KEY=VALUE`` (``%`` doubled), the interpolation
+  values of a plain ``--paste`` ini file;
+- logging: ``logconfig_dict`` from the ini file's ``[loggers]``/``[handlers]``/``[formatters]``
+  (printed on stdout when ``DEBUG_LOGCONFIG=1``), used for gunicorn's error and access logs too, so
+  that ``LOG_TYPE=json`` makes every line JSON; ``accesslog = "-"`` with ``access_log_format``
+  from ``GUNICORN_ACCESS_LOG_FORMAT`` or :data:`DEFAULT_ACCESS_LOG_FORMAT`;
+- ``logger_class = Logger``: the access log never shows ``secret=`` values, ``X-API-Key`` values or
+  the ``C2C_SECRET`` cookie, and each access record carries ``status``, ``method``, ``path``,
+  ``query``, ``duration`` (seconds), ``client_addr`` and ``request_id`` for the JSON handlers.
+
+The environment is read once, when gunicorn reads its configuration file.
+
+.. versionadded:: 6.2
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gunicorn import glogging
+
+from c2cwsgiutils import _settings, get_config_defaults, get_logconfig_dict, get_paste_config
+from c2cwsgiutils._redact import MASK, redact
+
+__all__ = [
+    "DEFAULT_ACCESS_LOG_FORMAT",
+    "Logger",
+    "access_log_format",
+    "accesslog",
+    "bind",
+    "gunicorn_settings",
+    "load_paste_app",
+    "logconfig_dict",
+    "logger_class",
+    "paste",
+    "raw_paste_global_conf",
+    "threads",
+    "worker_class",
+    "workers",
+    "wsgi_app",
+]
+
+DEFAULT_ACCESS_LOG_FORMAT = '%(H)s %({Host}i)s %(m)s %(U)s?%(q)s "%(f)s" "%(a)s" %(s)s %(B)s %(D)s %(p)s'
+"""The access log format of the reference template (the query string is logged, secrets masked)."""
+
+_LOG = logging.getLogger(__name__)
+
+# Access log atoms that may carry a secret in a query string or a cookie.
+_REDACTED_ATOMS = (
+    "r",
+    "U",
+    "q",
+    "f",
+    "{referer}i",
+    "{cookie}i",
+    "{raw_uri}e",
+    "{request_uri}e",
+    "{path_info}e",
+    "{query_string}e",
+    "{http_referer}e",
+    "{http_cookie}e",
+)
+# Access log atoms that are a credential as a whole.
+_MASKED_ATOMS = ("{x-api-key}i", "{http_x_api_key}e", "{authorization}i", "{http_authorization}e")
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _is_uri(paste_config: str) -> bool:
+    scheme, separator, _ = paste_config.partition("://")
+    return bool(separator) and scheme.replace("+", "").isalnum()
+
+
+def _logconfig(paste_config: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        config = get_logconfig_dict(paste_config, environ)
+    except FileNotFoundError:
+        # Imported outside of a service (a test, a script): gunicorn then keeps its defaults.
+        _LOG.warning("No logging configuration: '%s' does not exist", paste_config)
+        return {}
+    if not config["loggers"] and "root" not in config:
+        return {}
+    return config
+
+
+def gunicorn_settings(
+    environ: Mapping[str, str] | None = None, argv: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Compute the gunicorn settings that this module exports.
+
+    Args:
+        environ: the environment (default: ``os.environ``).
+        argv: the command line (default: ``sys.argv``), searched for ``--paste``.
+
+    Returns:
+        The settings, by gunicorn setting name.
+    """
+    environ = os.environ if environ is None else environ
+    paste_config = get_paste_config(argv, environ)
+    settings: dict[str, Any] = {
+        "bind": ":8080",
+        "worker_class": "gthread",
+        "workers": _int(environ, "GUNICORN_WORKERS", 2),
+        "threads": _int(environ, "GUNICORN_THREADS", 10),
+        "accesslog": "-",
+        "access_log_format": environ.get("GUNICORN_ACCESS_LOG_FORMAT") or DEFAULT_ACCESS_LOG_FORMAT,
+        "logconfig_dict": _logconfig(paste_config, environ),
+        # ``%`` doubled: PasteDeploy interpolates these values like the ini file's own defaults.
+        "raw_paste_global_conf": [f"{name}={value}" for name, value in get_config_defaults(environ).items()],
+        "logger_class": Logger,
+    }
+    if _is_uri(paste_config):
+        # gunicorn's paste support only knows PasteDeploy's ``config:`` URIs: load through plaster.
+        settings["paste"] = None
+        settings["wsgi_app"] = f"c2cwsgiutils.gunicorn_config:load_paste_app({paste_config!r})"
+    else:
+        settings["paste"] = settings["wsgi_app"] = paste_config
+    return settings
+
+
+def load_paste_app(config_uri: str, name: str | None = None) -> Any:
+    """Load the WSGI application of a plaster config URI (``c2c:///app/production.ini``).
+
+    Args:
+        config_uri: the URI of the ini file.
+        name: the application (or pipeline) section name; default: the URI's fragment, else ``main``.
+
+    Returns:
+        The WSGI application.
+    """
+    import plaster
+
+    return plaster.get_loader(config_uri, protocols=["wsgi"]).get_wsgi_app(name)
+
+
+def _status_code(status: Any) -> int | str:
+    if isinstance(status, int):
+        return status
+    text = str(status).split(None, 1)[0] if status else ""
+    return int(text) if text.isdigit() else text
+
+
+class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn logger that follows the ini's logging configuration and keeps secrets out of it.
+
+    - When ``logconfig_dict`` does not configure ``gunicorn.error`` or ``gunicorn.access``, their
+      records go to the root handlers of the ini (JSON with ``LOG_TYPE=json``) instead of
+      gunicorn's plain-text handlers.
+    - Access log atoms never show ``secret=`` values, API keys, authorisation headers or the
+      ``C2C_SECRET`` cookie.
+    - Access records carry ``status``, ``method``, ``path``, ``query``, ``duration`` (seconds),
+      ``client_addr`` and ``request_id`` (from the response's request id header).
+    """
+
+    def setup(self, cfg: Any) -> None:
+        """Configure the loggers from ``cfg`` (at start and on reload)."""
+        super().setup(cfg)
+        header = os.environ.get("C2C_REQUEST_ID_HEADER", "").strip()
+        self._c2c_request_id_headers = tuple(
+            dict.fromkeys(name.lower() for name in (header, "X-Request-ID") if name)
+        )
+        self._c2c_access_enabled = bool(
+            cfg.accesslog
+            or cfg.logconfig
+            or cfg.logconfig_dict
+            or getattr(cfg, "logconfig_json", None)
+            or (cfg.syslog and not cfg.disable_redirect_access_to_syslog)
+        )
+        if cfg.logconfig_dict:
+            configured = cfg.logconfig_dict.get("loggers", {})
+            for log in (self.error_log, self.access_log):
+                if log.name in configured:
+                    continue
+                for handler in list(log.handlers):
+                    if getattr(handler, "_gunicorn", False):
+                        log.removeHandler(handler)
+                log.propagate = True
+
+    def atoms(self, resp: Any, req: Any, environ: Mapping[str, Any], request_time: Any) -> dict[str, Any]:
+        """Return gunicorn's access log atoms with the secrets masked."""
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        for key in _REDACTED_ATOMS:
+            value = atoms.get(key)
+            if isinstance(value, str) and value:
+                atoms[key] = redact(value)
+        for key in _MASKED_ATOMS:
+            if key in atoms:
+                atoms[key] = MASK
+        return atoms
+
+    def _c2c_access_fields(self, resp: Any, environ: Mapping[str, Any], request_time: Any) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "status": _status_code(resp.status),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": redact(environ.get("PATH_INFO") or ""),
+            "duration": request_time.total_seconds(),
+            "client_addr": environ.get("REMOTE_ADDR"),
+        }
+        query = environ.get("QUERY_STRING")
+        if query:
+            fields["query"] = redact(query)
+        request_id = None
+        for name, value in resp.headers or ():
+            if name.lower() in self._c2c_request_id_headers:
+                request_id = value
+                break
+        if request_id is None:
+            request_id = environ.get("HTTP_X_REQUEST_ID")
+        if request_id is not None:
+            fields["request_id"] = request_id
+        return fields
+
+    def access(self, resp: Any, req: Any, environ: Mapping[str, Any], request_time: Any) -> None:
+        """Log one access line (gunicorn's format) with the structured fields as record attributes."""
+        if not self._c2c_access_enabled or not self.access_log.isEnabledFor(logging.INFO):
+            return
+        try:
+            atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+            self.access_log.info(
+                self.cfg.access_log_format,
+                atoms,
+                extra=self._c2c_access_fields(resp, environ, request_time),
+            )
+        except Exception:
+            self.error(traceback.format_exc())
+
+
+# The prometheus hooks (on_starting, post_fork, child_exit) of the reference template will be
+# added here by the prometheus capability.
+
+_SETTINGS = gunicorn_settings()
+
+bind: str = _SETTINGS["bind"]
+worker_class: str = _SETTINGS["worker_class"]
+workers: int = _SETTINGS["workers"]
+threads: int = _SETTINGS["threads"]
+paste: str | None = _SETTINGS["paste"]
+wsgi_app: str = _SETTINGS["wsgi_app"]
+accesslog: str = _SETTINGS["accesslog"]
+access_log_format: str = _SETTINGS["access_log_format"]
+logconfig_dict: dict[str, Any] = _SETTINGS["logconfig_dict"]
+raw_paste_global_conf: list[str] = _SETTINGS["raw_paste_global_conf"]
+logger_class: type[Logger] = _SETTINGS["logger_class"]
+
+if _settings.as_bool(os.environ.get("DEBUG_LOGCONFIG")):
+    # One line of JSON, so that a JSON log pipeline still parses it.
+    sys.stdout.write(json.dumps({"logconfig_dict": logconfig_dict}, default=str) + "\n")
+    sys.stdout.flush()

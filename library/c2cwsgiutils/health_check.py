@@ -1,0 +1,277 @@
+"""Health checks: ``GET {base}/health_check`` runs the registered checks up to ``max_level``.
+
+Levels: 0 is a ping (no check), 1 holds what is vital to the service (the default, used by load
+balancers), 2 and more are for monitoring. Checks run concurrently, each bounded by a timeout,
+so that one hanging dependency gives a failure instead of a hung probe.
+
+The report keeps the reference shape ``{"successes": {...}, "failures": {...}}`` (each entry
+with ``timing`` and ``level``) and adds a top-level ``status`` (200 or 500). With
+``Accept: application/health+json`` it follows the IETF health check draft instead.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import dataclasses
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from c2cwsgiutils import _settings
+
+__all__ = ["HealthCheck", "HealthCheckSettings", "JsonCheckException"]
+
+_LOG = logging.getLogger(__name__)
+_HEALTH_JSON = "application/health+json"
+
+
+class JsonCheckException(Exception):  # noqa: N818  # public name of the spec
+    """A check failure that carries a JSON-able ``json`` payload, reported as ``result``."""
+
+    def __init__(self, message: str, json: Any) -> None:
+        """Build the exception.
+
+        Args:
+            message: Failure message.
+            json: JSON-able value reported as the check's ``result``.
+        """
+        super().__init__(message)
+        self.json = json
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthCheckSettings:
+    """Settings of the health check view."""
+
+    timeout: float = _settings.knob(
+        5.0,
+        env="C2C_HEALTH_CHECK_TIMEOUT",
+        ini="c2c.health_check.timeout",
+        convert=float,
+        doc="Time (seconds) after which a running check is reported as failed.",
+    )
+    threads: int = _settings.knob(
+        8,
+        env="C2C_HEALTH_CHECK_THREADS",
+        ini="c2c.health_check.threads",
+        convert=int,
+        doc="Maximum number of checks that run at the same time.",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Check:
+    name: str
+    run: Callable[[Any], Any]
+    level: int
+
+
+class HealthCheck:
+    """The registry of health checks of an application; creating it adds the view.
+
+    Args:
+        config: The Pyramid configurator.
+    """
+
+    def __init__(self, config: Any) -> None:
+        """Register the ``c2c_health_check`` route and view."""
+        self._checks: list[_Check] = []
+        self._lock = threading.Lock()
+        registry = config.registry
+        self._settings = _settings.get(registry, HealthCheckSettings)
+        self._core = _settings.get(registry, _settings.CoreSettings)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, self._settings.threads), thread_name_prefix="c2c_health_check"
+        )
+        registry["c2cwsgiutils.health_check"] = self
+        config.add_route("c2c_health_check", self._core.base_path + "/health_check", request_method="GET")
+        config.add_view(self._view, route_name="c2c_health_check", http_cache=0)
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the registered checks, in registration order."""
+        return [check.name for check in self._checks]
+
+    def add_custom_check(self, name: str, check_cb: Callable[[Any], Any], level: int = 1) -> None:
+        """Add a check: ``check_cb(request)`` returns a JSON-able result or raises on failure.
+
+        Args:
+            name: Name of the check in the report and in the ``checks`` filter.
+            check_cb: The check.
+            level: Level of the check (1 = vital, 2+ = monitoring).
+        """
+        with self._lock:
+            if any(check.name == name for check in self._checks):
+                msg = f"A health check named '{name}' is already registered"
+                raise ValueError(msg)
+            self._checks.append(_Check(name, check_cb, level))
+
+    def add_url_check(
+        self,
+        url: str | Callable[[Any], str],
+        params: Mapping[str, str] | Callable[[Any], Mapping[str, str]] | None = None,
+        headers: Mapping[str, str] | Callable[[Any], Mapping[str, str]] | None = None,
+        name: str | None = None,
+        check_cb: Callable[[Any, Any], Any] = lambda _request, _response: None,
+        timeout: float = 3,
+        level: int = 1,
+    ) -> None:
+        """Add a check that GETs ``url`` and fails on a non-2xx answer.
+
+        Args:
+            url: The URL, or a function of the request that returns it.
+            params: Query parameters, or a function of the request that returns them.
+            headers: Headers, or a function of the request that returns them.
+            name: Name of the check (default: the URL).
+            check_cb: ``check_cb(request, response)`` gives the result (or raises).
+            timeout: Timeout of the HTTP call, in seconds.
+            level: Level of the check.
+        """
+        import requests
+
+        def check(request: Any) -> Any:
+            the_url = url(request) if callable(url) else url
+            the_params = params(request) if callable(params) else params
+            the_headers = dict(headers(request) if callable(headers) else headers or {})
+            request_id = getattr(request, "c2c_request_id", None)
+            if request_id:
+                the_headers.setdefault("X-Request-ID", request_id)
+            response = requests.get(the_url, params=the_params, headers=the_headers, timeout=timeout)
+            response.raise_for_status()
+            return check_cb(request, response)
+
+        self.add_custom_check(name or str(url), check, level)
+
+    def _run(self, request: Any, max_level: int, only: frozenset[str] | None) -> dict[str, Any]:
+        selected = [
+            check
+            for check in self._checks
+            if check.level <= max_level and (only is None or check.name in only)
+        ]
+        with_details = self._core.development or _is_auth(request)
+        futures = {
+            check: self._pool.submit(contextvars.copy_context().run, _timed, check, request)
+            for check in selected
+        }
+        deadline = time.monotonic() + self._settings.timeout
+        successes: dict[str, Any] = {}
+        failures: dict[str, Any] = {}
+        for check, future in futures.items():
+            try:
+                timing, result = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                entry: dict[str, Any] = {"timing": timing, "level": check.level}
+                if result is not None:
+                    entry["result"] = result
+                successes[check.name] = entry
+            except concurrent.futures.TimeoutError:
+                failures[check.name] = {
+                    "message": f"timeout after {self._settings.timeout} s",
+                    "timing": self._settings.timeout,
+                    "level": check.level,
+                }
+                _LOG.warning("Health check %s timed out after %s s", check.name, self._settings.timeout)
+            except _CheckFailedError as error:
+                failures[check.name] = error.entry(check.level, with_details)
+                _LOG.warning("Health check %s failed", check.name, exc_info=error.__cause__)
+        status = 500 if failures else 200
+        return {"status": status, "successes": successes, "failures": failures}
+
+    def _view(self, request: Any) -> Any:
+        from pyramid.httpexceptions import HTTPBadRequest
+
+        try:
+            max_level = int(request.params.get("max_level", "1"))
+        except ValueError:
+            msg = f"Invalid max_level, an integer is expected: {request.params.get('max_level')!r}"
+            raise HTTPBadRequest(msg) from None
+        checks = request.params.get("checks", "")
+        only = frozenset(name.strip() for name in checks.split(",") if name.strip()) or None
+        report = self._run(request, max_level, only)
+        request.response.status_code = report["status"]
+        if _wants_health_json(request):
+            return _health_json_response(request, report)
+        return _json_response(request, report)
+
+
+class _CheckFailedError(Exception):
+    def __init__(self, timing: float, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.timing = timing
+        self.error = error
+        self.stack = "".join(traceback.format_exception(error))
+
+    def entry(self, level: int, with_details: bool) -> dict[str, Any]:
+        entry: dict[str, Any] = {"message": str(self.error), "timing": self.timing, "level": level}
+        if isinstance(self.error, JsonCheckException):
+            entry["result"] = self.error.json
+        if with_details:
+            entry["stacktrace"] = self.stack
+        return entry
+
+
+def _timed(check: _Check, request: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    try:
+        result = check.run(request)
+    except Exception as error:
+        raise _CheckFailedError(time.perf_counter() - start, error) from error
+    return time.perf_counter() - start, result
+
+
+def _is_auth(request: Any) -> bool:
+    try:
+        from c2cwsgiutils import auth
+    except ImportError:  # pragma: no cover - auth is part of the package
+        return False
+    return bool(auth.is_auth(request))
+
+
+def _wants_health_json(request: Any) -> bool:
+    """The IETF format only when the client names it (``*/*`` keeps the legacy format)."""
+    if _HEALTH_JSON not in (request.headers.get("Accept") or ""):
+        return False
+    return any(offer == _HEALTH_JSON for offer, _ in request.accept.acceptable_offers([_HEALTH_JSON]))
+
+
+def _json_response(request: Any, report: dict[str, Any]) -> Any:
+    response = request.response
+    response.content_type = "application/json"
+    response.charset = None
+    response.body = _dumps(report)
+    return response
+
+
+def _health_json_response(request: Any, report: dict[str, Any]) -> Any:
+    checks: dict[str, list[dict[str, Any]]] = {}
+    for name, entry in report["successes"].items():
+        checks[name] = [
+            {
+                "status": "pass",
+                "observedValue": entry.get("result"),
+                "observedUnit": "s",
+                "time": entry["timing"],
+            }
+        ]
+    for name, entry in report["failures"].items():
+        checks[name] = [{"status": "fail", "output": entry["message"], "time": entry["timing"]}]
+    body: dict[str, Any] = {"status": "fail" if report["failures"] else "pass", "checks": checks}
+    from c2cwsgiutils import version
+
+    release = version.get_version(request.registry)
+    if release:
+        body["releaseId"] = release
+    response = request.response
+    response.content_type = _HEALTH_JSON
+    response.charset = None
+    response.body = _dumps(body)
+    return response
+
+
+def _dumps(value: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(value, default=str)

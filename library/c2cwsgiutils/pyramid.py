@@ -1,0 +1,35 @@
+"""``config.include("c2cwsgiutils.pyramid")``: the whole operational surface in one line.
+
+Each capability is a module with its own ``includeme``; an application may include a single
+one instead. Capabilities that need an optional extra raise a ``ConfigurationError`` naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from c2cwsgiutils import _extras
+
+__all__ = ["includeme"]
+
+# The default set, in the order of the reference implementation.
+CAPABILITIES = (
+    "c2cwsgiutils.client_info",
+    "c2cwsgiutils.pretty_json",
+    "c2cwsgiutils.request_tracking",
+    "c2cwsgiutils.auth",
+    "c2cwsgiutils.version",
+    "c2cwsgiutils.errors",
+    "c2cwsgiutils.index",
+)
+
+
+def includeme(config: Any) -> None:
+    """Include every default capability of the library."""
+    logging.captureWarnings(True)
+    config.add_settings(handle_exceptions=False)
+    config.include(_extras.require("pyramid_tm", "standard", "c2cwsgiutils.pyramid"))
+    config.include(_extras.require("cornice", "standard", "c2cwsgiutils.pyramid"))
+    for capability in CAPABILITIES:
+        config.include(capability)

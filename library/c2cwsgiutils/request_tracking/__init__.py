@@ -1,0 +1,163 @@
+"""Request tracking: a request id and a W3C trace context on every request, response and call.
+
+- ``request.c2c_request_id``: the first non-empty header among ``C2C_REQUEST_ID_HEADER`` /
+  ``c2c.request_id_header`` (when configured), ``X-Request-ID``, ``X-Correlation-ID``,
+  ``Request-ID``, ``X-Varnish`` and ``X-Amzn-Trace-Id``, else a new UUID. The value is kept as
+  sent, except that control characters are removed and it is cut at 200 characters, so that it
+  cannot break a log line or a header. It is echoed on the response, in the configured header
+  (``X-Request-ID`` by default).
+- W3C ``traceparent``: a valid incoming header gives the trace id and the ``sampled`` flag; an
+  absent or invalid one (bad format, all-zero ids) starts a new trace. The request gets its own
+  span id; ``(trace_id, span_id, flags)`` is the current trace while the request is handled, and
+  the response carries ``traceparent: 00-<trace_id>-<span_id>-<flags>``.
+- Outgoing calls made with ``requests`` (``HTTPAdapter.send`` is wrapped once per process):
+  inside a request, they get the request id header and a ``traceparent`` with the same trace id
+  and a new span id, unless the caller set them. Every call without a timeout gets
+  ``C2C_REQUESTS_DEFAULT_TIMEOUT`` / ``c2c.requests_default_timeout`` when set, else a warning
+  ``Doing a <METHOD> request without timeout to <url>`` is logged. Outside a request no header
+  is added and the process defaults (of the last application built) apply.
+- :func:`add_requests_observer` lets other capabilities (metrics) observe each outgoing call.
+
+.. versionadded:: 6.0
+.. versionchanged:: 6.2
+   ``traceparent``, bounded request ids, observers of outgoing calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from c2cwsgiutils import _context, _settings
+from c2cwsgiutils._safety import never_raise
+from c2cwsgiutils.request_tracking import _requests, _traceparent
+
+__all__ = [
+    "RequestTrackingSettings",
+    "add_requests_observer",
+    "includeme",
+    "remove_requests_observer",
+    "request_tracking_tween_factory",
+]
+
+_DEFAULT_HEADERS = ("X-Request-ID", "X-Correlation-ID", "Request-ID", "X-Varnish", "X-Amzn-Trace-Id")
+_MAX_ID_LENGTH = 200
+# C0 and C1 control characters (WSGI headers are latin-1 strings), deleted by str.translate.
+_CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
+_ENVIRON_KEYS = "c2cwsgiutils.request_tracking.environ_keys"
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestTrackingSettings:
+    """Settings of the request tracking."""
+
+    request_id_header: str = _settings.knob(
+        "",
+        env="C2C_REQUEST_ID_HEADER",
+        ini="c2c.request_id_header",
+        doc="Additional request header to take the request id from (checked first).",
+    )
+    requests_default_timeout: float | None = _settings.knob(
+        None,
+        env="C2C_REQUESTS_DEFAULT_TIMEOUT",
+        ini="c2c.requests_default_timeout",
+        convert=_settings.as_float_or_none,
+        doc="Timeout (seconds) given to outgoing requests calls that have none.",
+    )
+
+    @property
+    def id_headers(self) -> tuple[str, ...]:
+        """Request headers searched for an incoming request id, in order."""
+        if self.request_id_header:
+            return (self.request_id_header, *_DEFAULT_HEADERS)
+        return _DEFAULT_HEADERS
+
+    @property
+    def response_header(self) -> str:
+        """Header that carries the request id on responses and outgoing calls."""
+        return self.request_id_header or _DEFAULT_HEADERS[0]
+
+
+def _environ_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+def _request_id(request: Any) -> str:
+    environ = request.environ
+    for key in request.registry[_ENVIRON_KEYS]:
+        value = environ.get(key)
+        if value:
+            cleaned = str(value)[:_MAX_ID_LENGTH].translate(_CONTROL).strip()
+            if cleaned:
+                return cleaned
+    return str(uuid.uuid4())
+
+
+def request_tracking_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callable[[Any], Any]:
+    """Make the request and its trace current, and echo the id and trace on the response."""
+    header = _settings.get(registry, RequestTrackingSettings).response_header
+
+    def request_tracking_tween(request: Any) -> Any:
+        token = _context.current_request.set(request)
+        trace = _traceparent.for_request(request.environ.get("HTTP_TRACEPARENT"))
+        trace_token = _context.current_trace.set(trace)
+        try:
+            response = handler(request)
+            with never_raise("setting the request id and traceparent headers"):
+                response.headers[header] = request.c2c_request_id
+                response.headers["traceparent"] = _traceparent.format_header(trace)
+            return response
+        finally:
+            _context.current_trace.reset(trace_token)
+            _context.current_request.reset(token)
+
+    return request_tracking_tween
+
+
+def add_requests_observer(observer: Callable[[Any, Any, float], None]) -> None:
+    """Call ``observer`` after each outgoing ``requests`` call of the process.
+
+    The observer gets the ``requests.PreparedRequest``, the ``requests.Response`` (``None``
+    when the call raised) and the wall-clock duration in seconds. Its exceptions are logged,
+    never propagated to the caller.
+
+    .. versionadded:: 6.2
+    """
+    _requests.add_observer(observer)
+
+
+def remove_requests_observer(observer: Callable[[Any, Any, float], None]) -> None:
+    """Stop calling an observer added by :func:`add_requests_observer` (no error if absent).
+
+    .. versionadded:: 6.2
+    """
+    _requests.remove_observer(observer)
+
+
+def includeme(config: Any = None) -> None:
+    """Add ``request.c2c_request_id``, the tracking tween and the ``requests`` integration.
+
+    Without ``config`` only the ``requests`` integration is installed, with the settings of
+    the environment variables.
+    """
+    from pyramid.tweens import INGRESS
+
+    if config is None:
+        conf = _settings.resolve(RequestTrackingSettings, None)
+    else:
+        conf = _settings.get(config.registry, RequestTrackingSettings)
+    outgoing = _requests.Outgoing(conf.response_header, conf.requests_default_timeout)
+    _requests.set_process_defaults(outgoing)
+    _requests.install()
+    if config is None:
+        return
+    config.registry[_requests.REGISTRY_KEY] = outgoing
+    config.registry[_ENVIRON_KEYS] = tuple(_environ_key(name) for name in conf.id_headers)
+    config.add_request_method(_request_id, "c2c_request_id", reify=True)
+    # Under the proxy header processing when it is there: nothing before it reads the request.
+    config.add_tween(
+        "c2cwsgiutils.request_tracking.request_tracking_tween_factory",
+        under=("c2cwsgiutils.client_info.client_info_tween_factory", INGRESS),
+    )

@@ -1,0 +1,169 @@
+"""Outgoing ``requests`` calls: request id, trace context and default timeout.
+
+This is the library's one patch of a third-party class: ``requests.adapters.HTTPAdapter.send``
+is wrapped once per process (idempotently). It is process-global state, kept here with
+:func:`uninstall` to reset it. The wrapper reads the settings of the application handling the
+current request (stored on its registry at include time), or the process defaults (the last
+application included) for calls made outside a request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from c2cwsgiutils import _context
+from c2cwsgiutils._redact import redact
+from c2cwsgiutils._safety import never_raise
+from c2cwsgiutils.request_tracking import _traceparent
+
+__all__ = [
+    "REGISTRY_KEY",
+    "Observer",
+    "Outgoing",
+    "add_observer",
+    "install",
+    "remove_observer",
+    "set_process_defaults",
+    "uninstall",
+]
+
+_LOG = logging.getLogger("c2cwsgiutils.request_tracking")
+
+REGISTRY_KEY = "c2cwsgiutils.request_tracking.outgoing"
+
+# Called after each outgoing call with the prepared request, the response (None when the call
+# raised) and the wall-clock duration in seconds.
+Observer = Callable[[requests.PreparedRequest, "requests.Response | None", float], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Outgoing:
+    """What an application adds to its outgoing calls."""
+
+    header: str = "X-Request-ID"
+    timeout: float | None = None
+
+
+@dataclasses.dataclass
+class _State:
+    original: Callable[..., requests.Response] | None = None
+    defaults: Outgoing = dataclasses.field(default_factory=Outgoing)
+    # A tuple replaced under the lock: the wrapper reads it without locking.
+    observers: tuple[Observer, ...] = ()
+
+
+_STATE = _State()
+_LOCK = threading.Lock()
+
+
+def _loggable(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]  # never log credentials
+    return redact(urllib.parse.urlunsplit(parts._replace(netloc=netloc)))
+
+
+def _prepare(
+    request: requests.PreparedRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    current = _context.current_request.get()
+    conf = _STATE.defaults
+    if current is not None:
+        conf = current.registry.get(REGISTRY_KEY, conf)
+        headers = request.headers
+        request_id = getattr(current, "c2c_request_id", None)
+        if request_id and conf.header not in headers:
+            headers[conf.header] = request_id
+        trace = _context.current_trace.get()
+        if trace is not None and "traceparent" not in headers:
+            headers["traceparent"] = _traceparent.format_header(_traceparent.child(trace))
+    # The timeout is the second positional parameter of HTTPAdapter.send, after stream.
+    positional = len(args) > 1
+    if (args[1] if positional else kwargs.get("timeout")) is None:
+        if conf.timeout is None:
+            _LOG.warning(
+                "Doing a %s request without timeout to %s", request.method, _loggable(str(request.url))
+            )
+        elif positional:
+            args = (args[0], conf.timeout, *args[2:])
+        else:
+            kwargs = {**kwargs, "timeout": conf.timeout}
+    return args, kwargs
+
+
+def _notify(
+    observers: tuple[Observer, ...],
+    request: requests.PreparedRequest,
+    response: requests.Response | None,
+    start: float,
+) -> None:
+    duration = time.perf_counter() - start
+    for observer in observers:
+        with never_raise("observing an outgoing request"):
+            observer(request, response, duration)
+
+
+def _wrap(original: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
+    def send(
+        self: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        with never_raise("preparing an outgoing request"):
+            args, kwargs = _prepare(request, args, kwargs)
+        observers = _STATE.observers
+        if not observers:
+            return original(self, request, *args, **kwargs)
+        start = time.perf_counter()
+        try:
+            response = original(self, request, *args, **kwargs)
+        except BaseException:
+            _notify(observers, request, None, start)
+            raise
+        _notify(observers, request, response, start)
+        return response
+
+    send.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection, as functools.wraps
+    send.__doc__ = original.__doc__
+    return send
+
+
+def install() -> None:
+    """Wrap ``HTTPAdapter.send``, once per process."""
+    with _LOCK:
+        if _STATE.original is None:
+            _STATE.original = HTTPAdapter.send
+            HTTPAdapter.send = _wrap(HTTPAdapter.send)  # type: ignore[method-assign]  # the one patch
+
+
+def uninstall() -> None:
+    """Restore ``HTTPAdapter.send`` and forget the process defaults and observers (for tests)."""
+    with _LOCK:
+        if _STATE.original is not None:
+            HTTPAdapter.send = _STATE.original  # type: ignore[method-assign]  # undo the patch
+        _STATE.original = None
+        _STATE.defaults = Outgoing()
+        _STATE.observers = ()
+
+
+def set_process_defaults(outgoing: Outgoing) -> None:
+    """Use ``outgoing`` for the calls made outside a request."""
+    _STATE.defaults = outgoing
+
+
+def add_observer(observer: Observer) -> None:
+    """Call ``observer(prepared_request, response_or_none, seconds)`` after each outgoing call."""
+    with _LOCK:
+        _STATE.observers = (*_STATE.observers, observer)
+
+
+def remove_observer(observer: Observer) -> None:
+    """Stop calling ``observer`` (no error if it was not added)."""
+    with _LOCK:
+        _STATE.observers = tuple(o for o in _STATE.observers if o is not observer)

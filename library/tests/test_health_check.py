@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+
+import pytest
+
+from c2cwsgiutils.health_check import HealthCheck, JsonCheckException
+
+
+def _not_happy(request):
+    raise RuntimeError("I'm not happy")
+
+
+def _configure(*checks, **kwargs):
+    def configure(config):
+        health_check = HealthCheck(config)
+        for check in checks:
+            check(health_check)
+
+    return configure
+
+
+@pytest.fixture
+def health_app(app_factory):
+    """Build an app with the given health checks."""
+
+    def build(*checks, settings=None):
+        return app_factory(settings or {}, includes=("c2cwsgiutils.pyramid",), configure=_configure(*checks))
+
+    return build
+
+
+def test_ping_runs_no_check(health_app):
+    """``max_level=0`` is a ping: 200 with empty successes and failures."""
+    app = health_app(lambda hc: hc.add_custom_check("bad", _not_happy, 1))
+    response = app.get("/c2c/health_check", params={"max_level": "0"})
+    assert response.json == {"status": 200, "successes": {}, "failures": {}}
+    assert "no-cache" in response.headers["Cache-Control"]
+
+
+def test_report_shape_levels_and_failure_status(health_app):
+    """Checks up to max_level run; any failure gives HTTP 500 with the message and level."""
+    app = health_app(
+        lambda hc: hc.add_custom_check("happy", lambda request: "happy", 1),
+        lambda hc: hc.add_custom_check("custom", _not_happy, 2),
+        lambda hc: hc.add_custom_check("deep", _not_happy, 3),
+    )
+    ok = app.get("/c2c/health_check")
+    assert ok.json["successes"]["happy"]["result"] == "happy"
+    assert ok.json["successes"]["happy"]["level"] == 1
+    assert ok.json["failures"] == {}
+
+    bad = app.get("/c2c/health_check", params={"max_level": "2"}, status=500)
+    assert bad.json["status"] == 500
+    assert bad.json["failures"]["custom"]["message"] == "I'm not happy"
+    assert bad.json["failures"]["custom"]["level"] == 2
+    assert "stacktrace" not in bad.json["failures"]["custom"]
+    assert "deep" not in bad.json["failures"]
+
+
+def test_checks_filter(health_app):
+    """``checks`` restricts the run to the named checks."""
+    app = health_app(
+        lambda hc: hc.add_custom_check("a", lambda request: 1),
+        lambda hc: hc.add_custom_check("b", _not_happy),
+    )
+    response = app.get("/c2c/health_check", params={"checks": "a"})
+    assert set(response.json["successes"]) == {"a"}
+    assert response.json["failures"] == {}
+
+
+def test_json_check_exception_result(health_app):
+    """A JsonCheckException reports its payload as the failure's result."""
+
+    def check(request):
+        raise JsonCheckException("bad", {"count": 3})
+
+    app = health_app(lambda hc: hc.add_custom_check("json", check))
+    response = app.get("/c2c/health_check", status=500)
+    assert response.json["failures"]["json"]["result"] == {"count": 3}
+
+
+def test_bad_max_level_is_400(health_app):
+    """A non-integer max_level is a client error, not a 500."""
+    app = health_app(settings={"c2c.enable_exception_handling": "1"})
+    response = app.get("/c2c/health_check", params={"max_level": "x"}, status=400)
+    assert "max_level" in response.json["message"]
+
+
+def test_hanging_check_times_out(health_app, monkeypatch):
+    """A hanging check fails with 'timeout' within the configured bound, others still pass."""
+    monkeypatch.setenv("C2C_HEALTH_CHECK_TIMEOUT", "0.3")
+    release = threading.Event()
+    app = health_app(
+        lambda hc: hc.add_custom_check("hang", lambda request: release.wait(5)),
+        lambda hc: hc.add_custom_check("fine", lambda request: "ok"),
+    )
+    start = time.monotonic()
+    response = app.get("/c2c/health_check", status=500)
+    release.set()
+    assert time.monotonic() - start < 3
+    assert "timeout" in response.json["failures"]["hang"]["message"]
+    assert response.json["successes"]["fine"]["result"] == "ok"
+
+
+def test_stacktrace_only_in_development(health_app, monkeypatch):
+    """Stack traces are shown in development mode only (or when authenticated)."""
+    monkeypatch.setenv("DEVELOPMENT", "1")
+    app = health_app(lambda hc: hc.add_custom_check("custom", _not_happy))
+    response = app.get("/c2c/health_check", status=500)
+    assert "RuntimeError" in response.json["failures"]["custom"]["stacktrace"]
+
+
+def test_health_json_format(health_app):
+    """``Accept: application/health+json`` gives the IETF draft format."""
+    app = health_app(
+        lambda hc: hc.add_custom_check("a", lambda request: 1),
+        lambda hc: hc.add_custom_check("b", _not_happy),
+    )
+    response = app.get("/c2c/health_check", headers={"Accept": "application/health+json"}, status=500)
+    assert response.content_type == "application/health+json"
+    assert response.json["status"] == "fail"
+    assert response.json["checks"]["a"][0]["status"] == "pass"
+    assert response.json["checks"]["b"][0]["output"] == "I'm not happy"
+
+
+def test_duplicate_name_refused(health_app):
+    """Two checks with the same name are a configuration error."""
+    with pytest.raises(ValueError, match="already registered"):
+        health_app(
+            lambda hc: hc.add_custom_check("a", lambda request: 1),
+            lambda hc: hc.add_custom_check("a", lambda request: 1),
+        )
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    seen: list[dict[str, str]] = []  # noqa: RUF012
+
+    def do_GET(self):
+        self.seen.append(dict(self.headers))
+        self.send_response(200 if self.path.startswith("/ok") else 503)
+        self.end_headers()
+        self.wfile.write(b"fine")
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def http_server():
+    """Serve a tiny HTTP server on 127.0.0.1."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_check(health_app, http_server):
+    """URL checks GET the URL with the request id and fail on a non-2xx answer."""
+    app = health_app(
+        lambda hc: hc.add_url_check(http_server + "/ok", name="ok", check_cb=lambda req, resp: resp.text),
+        lambda hc: hc.add_url_check(http_server + "/down", name="down"),
+    )
+    response = app.get("/c2c/health_check", headers={"X-Request-ID": "probe-1"}, status=500)
+    assert response.json["successes"]["ok"]["result"] == "fine"
+    assert "503" in response.json["failures"]["down"]["message"]
+    assert any(headers.get("X-Request-ID") == "probe-1" for headers in _Handler.seen)

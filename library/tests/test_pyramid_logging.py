@@ -1,0 +1,408 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import socket
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from c2cwsgiutils import _context, pyramid_logging
+from c2cwsgiutils._redact import redact
+from c2cwsgiutils.pyramid_logging import JsonLogHandler, PyramidCeeSysLogHandler, serialize
+
+_STANDARD = set(vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+@pytest.fixture
+def json_log():
+    """A logger writing through a JsonLogHandler into a StringIO; returns (logger, lines())."""
+    stream = io.StringIO()
+    handler = JsonLogHandler(stream)
+    logger = logging.getLogger("c2c_test_json")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+
+    def lines():
+        return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    yield logger, lines, stream
+    logger.removeHandler(handler)
+
+
+def test_fields_of_a_plain_record(json_log):
+    """A record gives one JSON line with the reference's fields and the extras."""
+    logger, lines, stream = json_log
+    logger.info("hello %s", "world", extra={"referrer": "https://example.com/", "count": 3})
+    assert stream.getvalue().count("\n") == 1
+    (line,) = lines()
+    assert line["msg"] == "hello world"
+    assert line["host"] == socket.getfqdn()
+    assert line["level"] == 6
+    assert line["level_name"] == "INFO"
+    assert line["logger_name"] == line["source_facility"] == "c2c_test_json"
+    assert line["file"] == __file__
+    assert line["function"] == "test_fields_of_a_plain_record"
+    assert isinstance(line["line"], int)
+    assert line["pid"] == os.getpid()
+    assert line["thread_name"] == threading.current_thread().name
+    assert line["process_name"] == "MainProcess"
+    assert isinstance(line["timestamp"], float)
+    assert line["referrer"] == "https://example.com/"
+    assert line["count"] == 3
+    assert "full_message" not in line
+    assert "full_msg" not in line
+    assert "request_id" not in line
+
+
+def test_traceback_gives_full_message(json_log):
+    """An exception adds ``full_message`` (message and traceback) and ``full_msg``."""
+    logger, lines, _ = json_log
+    try:
+        raise ValueError("boom")  # noqa: TRY301  # the traceback is what is tested
+    except ValueError:
+        logger.exception("it failed")
+    (line,) = lines()
+    assert line["msg"] == "it failed"
+    assert line["level"] == 3
+    assert line["full_msg"] == "true"
+    assert line["full_message"].startswith("it failed\nTraceback (most recent call last):")
+    assert "ValueError: boom" in line["full_message"]
+
+
+def test_stack_info_gives_full_message(json_log):
+    """``stack_info=True`` also adds the stack to ``full_message``."""
+    logger, lines, _ = json_log
+    logger.warning("where am I", stack_info=True)
+    (line,) = lines()
+    assert line["level"] == 4
+    assert "Stack (most recent call last)" in line["full_message"]
+
+
+@pytest.mark.parametrize(
+    ("level", "severity"),
+    [(logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6), (logging.DEBUG, 7),
+     (25, 6), (45, 3), (60, 2), (5, 7)],
+)  # fmt: skip
+def test_syslog_severity(json_log, level, severity):
+    """Levels map to syslog severities; custom levels take the severity of the level below."""
+    logger, lines, _ = json_log
+    logger.setLevel(1)
+    logger.log(level, "x")
+    assert lines()[0]["level"] == severity
+
+
+def test_non_ascii_is_kept(json_log):
+    """Non-ASCII text is written as UTF-8, not escaped."""
+    logger, _, stream = json_log
+    logger.info("café ☕", extra={"city": "Zürich"})
+    assert "café ☕" in stream.getvalue()
+    assert "Zürich" in stream.getvalue()
+
+
+class _Unprintable:
+    def __str__(self):
+        raise RuntimeError("no str")
+
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+
+def test_odd_values_are_stringified(json_log):
+    """Values JSON cannot represent are written as text, the line stays valid JSON."""
+    logger, lines, _ = json_log
+    cycle: dict[str, object] = {}
+    cycle["self"] = cycle
+    logger.info(
+        "odd",
+        extra={
+            "a_set": {1},
+            "huge": 2**100,
+            "nan": math.nan,
+            "obj": _Unprintable(),
+            "cycle": cycle,
+            "surrogate": "x\ud800y",
+            "none": None,
+            "flag": True,
+            "nested": {"k": [1, "two", None], 3: "int key"},
+        },
+    )
+    (line,) = lines()
+    assert line["msg"] == "odd"
+    assert line["a_set"] == "{1}"
+    assert line["huge"] == str(2**100)
+    assert line["nan"] is None
+    assert line["obj"] == "<unprintable _Unprintable>"
+    assert isinstance(line["cycle"], str)
+    assert line["surrogate"] == "x\\ud800y"
+    assert line["none"] is None
+    assert line["flag"] is True
+    assert line["nested"] == {"k": [1, "two", None], "3": "int key"}
+
+
+def test_message_that_cannot_be_formatted_still_logged(capsys):
+    """A format string that does not fit its arguments still gives a line with the message."""
+    stream = io.StringIO()
+    JsonLogHandler(stream).emit(logging.makeLogRecord({"msg": "value: %d", "args": ("not a number",)}))
+    line = json.loads(stream.getvalue())
+    assert line["msg"] == "value: %d (cannot be formatted with ('not a number',))"
+    assert "--- Logging error ---" not in capsys.readouterr().err
+
+
+def test_extra_cannot_replace_fixed_fields(json_log):
+    """An ``extra`` named like a fixed field is written as ``extra_<name>``."""
+    logger, lines, _ = json_log
+    logger.info("x", extra={"host": "spoofed", "level": "custom"})
+    (line,) = lines()
+    assert line["host"] == socket.getfqdn()
+    assert line["extra_host"] == "spoofed"
+    assert line["level"] == 6
+    assert line["extra_level"] == "custom"
+
+
+def test_secrets_are_redacted_everywhere(json_log):
+    """``secret=`` values and API keys never reach the output: message, traceback and extras."""
+    logger, lines, stream = json_log
+    logger.info(
+        "GET /c2c?secret=s3cret&x=1", extra={"url": "http://h/?secret=s3cret", "hdr": "X-API-Key: k3y"}
+    )
+    try:
+        raise RuntimeError("failed with secret=s3cret")  # noqa: TRY301  # the traceback is what is tested
+    except RuntimeError:
+        logger.exception("headers %s", {"X-API-Key": "k3y"})
+    output = stream.getvalue()
+    assert "s3cret" not in output
+    assert "k3y" not in output
+    first, second = lines()
+    assert first["msg"] == "GET /c2c?secret=***&x=1"
+    assert first["url"] == "http://h/?secret=***"
+    assert "secret=***" in second["full_message"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("GET /c2c?secret=s3cret&x=1", "GET /c2c?secret=***&x=1"),
+        ("Cookie: C2C_SECRET=abc; other=1", "Cookie: C2C_SECRET=***; other=1"),
+        ("client_secret=abc&code=1", "client_secret=***&code=1"),
+        ("came_from=%2F%3Fsecret%3Dabc", "came_from=%2F%3Fsecret%3D***"),
+        ("X-API-Key: abc", "X-API-Key: ***"),
+        ("{'HTTP_X_API_KEY': 'abc'}", "{'HTTP_X_API_KEY': '***'}"),
+        ('{"secret": "abc"}', '{"secret": "***"}'),
+        ("?secret=&x=1", "?secret=&x=1"),
+        ("Missing or invalid secret (parameter, X-API-Key header or cookie)",
+         "Missing or invalid secret (parameter, X-API-Key header or cookie)"),
+    ],
+)  # fmt: skip
+def test_redact(text, expected):
+    """Secrets are masked in every common spelling, other text is kept."""
+    assert redact(text) == expected
+
+
+def test_redact_returns_plain_text_unchanged():
+    """Text without a secret is returned as the same object (no copy on the hot path)."""
+    text = "GET /api/hello returned 200"
+    assert redact(text) is text
+
+
+def test_request_fields_inside_a_request(app_factory, json_log):
+    """Inside a request, lines carry the request id, method, path, client address and route."""
+    logger, lines, _ = json_log
+
+    def view(request):
+        logger.info("in the view")
+        return {"ok": True}
+
+    def configure(config):
+        config.add_route("hello", "/hello")
+        config.add_view(view, route_name="hello", renderer="json")
+
+    app = app_factory({}, includes=("c2cwsgiutils.request_tracking",), configure=configure)
+    response = app.get(
+        "/hello?secret=s3cret", headers={"X-Request-ID": "req-42"}, extra_environ={"REMOTE_ADDR": "10.1.2.3"}
+    )
+    assert response.headers["X-Request-ID"] == "req-42"
+    logger.info("after the request")
+    inside, after = lines()
+    assert inside["request_id"] == "req-42"
+    assert inside["method"] == "GET"
+    assert inside["path"] == "/hello"
+    assert inside["client_addr"] == "10.1.2.3"
+    assert inside["matched_route"] == "hello"
+    for field in ("request_id", "method", "path", "matched_route", "trace_id"):
+        assert field not in after
+
+
+def test_trace_id_when_known(json_log):
+    """The W3C trace id of the current context is added as ``trace_id``."""
+    logger, lines, _ = json_log
+    token = _context.current_trace.set(("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "01"))
+    try:
+        logger.info("traced")
+    finally:
+        _context.current_trace.reset(token)
+    logger.info("not traced")
+    traced, untraced = lines()
+    assert traced["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert "trace_id" not in untraced
+
+
+def test_broken_stream_does_not_raise(capsys):
+    """A stream that fails to write is reported by logging, never raised to the caller."""
+
+    class Broken(io.StringIO):
+        def write(self, _text):
+            raise OSError("disk full")
+
+    handler = JsonLogHandler(Broken())
+    record = logging.makeLogRecord({"msg": "x"})
+    handler.emit(record)
+    assert "disk full" in capsys.readouterr().err
+
+
+def test_ascii_only_stream_gets_escaped_json():
+    """A stream that cannot encode UTF-8 gets a valid ASCII-escaped line instead."""
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="ascii")
+    handler = JsonLogHandler(stream)
+    handler.emit(logging.makeLogRecord({"msg": "café"}))
+    stream.flush()
+    line = raw.getvalue().decode("ascii")
+    assert line.count("\n") == 1
+    assert json.loads(line)["msg"] == "café"
+
+
+def test_format_returns_the_json_object():
+    """``format`` gives the same JSON object as the line, without newline."""
+    handler = JsonLogHandler(io.StringIO())
+    text = handler.format(logging.makeLogRecord({"msg": "formatted"}))
+    assert "\n" not in text
+    assert json.loads(text)["msg"] == "formatted"
+
+
+def test_cee_syslog_handler_sends_cee_json_over_udp():
+    """The syslog handler sends ``<prio>: @cee: <JSON>`` datagrams."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    handler = PyramidCeeSysLogHandler(address=receiver.getsockname())
+    try:
+        logger = logging.getLogger("c2c_test_cee")
+        logger.addHandler(handler)
+        logger.propagate = False
+        logger.warning("to syslog with secret=s3cret", extra={"referrer": "r"})
+        datagram = receiver.recv(65536).decode("utf-8")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        receiver.close()
+    prefix = f"<{8 * 1 + 4}>: @cee: "  # facility user (1), severity warning (4)
+    assert datagram.startswith(prefix)
+    payload = json.loads(datagram[len(prefix) :].rstrip("\x00"))
+    assert payload["msg"] == "to syslog with secret=***"
+    assert payload["referrer"] == "r"
+    assert payload["level"] == 4
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text()
+    | st.binary(max_size=20)
+    | st.datetimes(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=10,
+)
+_extra_names = st.text(min_size=1, max_size=12).filter(lambda name: name not in _STANDARD)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=st.text(), extras=st.dictionaries(_extra_names, _json_values, max_size=6))
+def test_any_record_gives_one_valid_json_line(message, extras):
+    """Any message and extra values give exactly one line of valid JSON with the message intact."""
+    stream = io.StringIO()
+    handler = JsonLogHandler(stream)
+    record = logging.makeLogRecord(
+        {"name": "prop", "msg": message, "levelno": 20, "levelname": "INFO", **extras}
+    )
+    handler.emit(record)
+    output = stream.getvalue()
+    assert output.endswith("\n")
+    assert output.count("\n") == 1
+    line = json.loads(output)
+    assert line["msg"] == redact(message)
+    if "secret" not in message.lower() and "key" not in message.lower():
+        assert line["msg"] == message
+    assert line["logger_name"] == "prop"
+    for name in extras:
+        assert (f"extra_{name}" if name in pyramid_logging._PROTECTED_FIELDS else name) in line
+
+
+@given(message=st.text(alphabet=st.characters(codec="utf-8", categories=["Cs", "Lu", "Ll", "Zs"])))
+def test_serialize_is_valid_utf8_json_even_with_surrogates(message):
+    """The serializer never raises and always returns valid UTF-8 JSON, lone surrogates included."""
+    data = serialize(logging.makeLogRecord({"msg": message}))
+    assert isinstance(json.loads(data.decode("utf-8"))["msg"], str)
+
+
+def test_record_without_level_is_info():
+    """A hand-made record without level (``logging.makeLogRecord``) is written with the info severity."""
+    assert json.loads(serialize(logging.makeLogRecord({"msg": "no level"})))["level"] == 6
+
+
+def test_unformattable_traceback_still_logged():
+    """A traceback that cannot be formatted is replaced by a note, the line is still written."""
+    record = logging.makeLogRecord({"msg": "bad exc_info", "exc_info": ("not", "an", "exception")})
+    line = json.loads(serialize(record))
+    assert line["full_message"] == "bad exc_info\n<the traceback cannot be formatted>"
+
+
+class _BrokenRequest:
+    """A request whose attributes fail, to show that logging survives it."""
+
+    def __init__(self):
+        self.environ = {}
+
+    @property
+    def client_addr(self):
+        raise RuntimeError("broken")
+
+    method = "POST"
+    path = "/broken"
+    c2c_request_id = "rid"
+    matched_route = None
+
+
+def test_broken_request_attributes_are_skipped():
+    """A request attribute that raises is left out; the other request fields are written."""
+    token = _context.current_request.set(_BrokenRequest())
+    try:
+        line = json.loads(serialize(logging.makeLogRecord({"msg": "x"})))
+    finally:
+        _context.current_request.reset(token)
+    assert "client_addr" not in line
+    assert (line["method"], line["path"], line["request_id"]) == ("POST", "/broken", "rid")
+    assert "matched_route" not in line
+
+
+def test_unreadable_record_gives_a_minimal_line():
+    """A record missing standard attributes still gives a line with its message."""
+    record = logging.makeLogRecord({"msg": "damaged"})
+    del record.created
+    line = json.loads(serialize(record))
+    assert line["msg"] == "damaged"
+    assert line["full_msg"] == "the log record cannot be read"
