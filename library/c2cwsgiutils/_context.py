@@ -11,7 +11,7 @@ __all__ = ["current_request", "current_trace"]
 current_request: contextvars.ContextVar[Any | None] = contextvars.ContextVar(
     "c2cwsgiutils_request", default=None
 )
-# The W3C trace context (trace id, parent span id, flags) of the request in this context.
+# The W3C trace context (trace id, the request's own span id, flags) of the request in this context.
 current_trace: contextvars.ContextVar[tuple[str, str, str] | None] = contextvars.ContextVar(
     "c2cwsgiutils_trace", default=None
 )

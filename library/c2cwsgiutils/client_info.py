@@ -29,6 +29,11 @@ can choose its address, host and scheme. Set, the headers are honoured only when
 (``REMOTE_ADDR``) is a trusted proxy, and the client is the right-most ``for`` /
 ``X-Forwarded-For`` entry that is not a trusted proxy.
 
+The tween is added ``under=INGRESS``; request tracking places itself under it. Another tween
+that reads the client's address, host or scheme must be placed under it too, e.g.
+``under=("c2cwsgiutils.client_info.client_info_tween_factory", INGRESS)``: among tweens that
+only say ``under=INGRESS``, Pyramid puts the last one added closest to the ingress.
+
 Malformed values (bad syntax, invalid address, host or protocol, headers over 16 KiB) are
 ignored, with a warning at most once a minute per kind of problem; they never fail a request.
 

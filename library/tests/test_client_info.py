@@ -558,3 +558,17 @@ def test_trust_answers_are_cached_within_bounds():
     assert not processor.is_trusted("_" + "x" * 100)
     assert processor.is_trusted("10.0.0.1")
     assert processor.is_trusted("10.0.0.1")
+
+
+def test_bad_proxy_headers_through_the_whole_library(app_factory):
+    """With ``c2cwsgiutils.pyramid``, malformed, non-UTF-8 and huge proxy headers give 200."""
+    app = app_factory({}, configure=_configure)
+    for environ in (
+        {"HTTP_FORWARDED": 'for="[::1;proto=\xff'},
+        {"HTTP_FORWARDED": "for=" + "9" * 100_000},
+        {"HTTP_X_FORWARDED_FOR": "\xe9\xff, ,", "HTTP_X_FORWARDED_HOST": "\x00"},
+        {"HTTP_X_REQUEST_ID": "\xff" * 10_000, "HTTP_TRACEPARENT": "\xff"},
+    ):
+        response = app.get("/info", extra_environ={"REMOTE_ADDR": "192.0.2.1", **environ})
+        assert response.status_int == 200
+        assert response.json["client_addr"] == "192.0.2.1"  # the bad values are all ignored
