@@ -4,8 +4,14 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 # /usr/local/bin/docker may lack BuildKit; /usr/bin/docker (docker.io) has it built in.
+, := ,
 DOCKER ?= $(shell test -x /usr/bin/docker && echo /usr/bin/docker || echo docker)
 HOST ?= 127.0.0.1
+# The base image (image/): its name, the Debian base it builds FROM, the optional CA bundle given to
+# pip and apt as a BuildKit secret (needed where pip does not trust the index otherwise).
+IMAGE ?= c2cwsgiutils:latest
+BASE_IMAGE ?= debian:bookworm-slim
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 PORT ?= 8080
 
 .PHONY: help
@@ -32,6 +38,7 @@ lint: venv ## Lint, check formatting and type-check the library
 	cd library && $(BIN)/ruff format --check c2cwsgiutils tests
 	cd library && $(BIN)/mypy
 	cd demo && $(BIN)/ruff check c2cdemo && $(BIN)/ruff format --check c2cdemo
+	cd image && $(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 .PHONY: format
 format: venv ## Fix what ruff can fix and format the code
@@ -43,8 +50,42 @@ unit: venv ## Run the library's tests with branch coverage
 		$(BIN)/coverage run -m pytest -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
 		$(BIN)/coverage combine --quiet >/dev/null 2>&1; $(BIN)/coverage report --format=total | sed 's/^/branch coverage: /;s/$$/ %/'; exit $$status
 
+.PHONY: template-test
+template-test: venv ## Bake every variant of the service template (template/) and run each one's make test
+	cd template && $(BIN)/ruff check hooks tests && $(BIN)/ruff format --check hooks tests
+	cd template && $(BIN)/pytest -p no:cacheprovider -q tests
+
 .PHONY: test
-test: lint unit ## Run every test layer (lint, types, unit and real-server tests)
+test: lint unit template-test image-test ## Run every test layer (lint, types, unit, real-server and container tests)
+
+.PHONY: image
+image: ## Build the base image $(IMAGE) (and $(BASE_IMAGE) with debootstrap when it is missing)
+	@if ! $(DOCKER) image inspect $(BASE_IMAGE) >/dev/null 2>&1; then \
+		echo "$(BASE_IMAGE) is not here and there may be no registry: building it with debootstrap (image/build-debian-base.sh)"; \
+		DOCKER=$(DOCKER) image/build-debian-base.sh $(BASE_IMAGE); \
+	fi
+	@echo "Building $(IMAGE) from image/Dockerfile$(if $(wildcard $(CA_BUNDLE)), with the CA bundle $(CA_BUNDLE) as a build secret)"
+	@previous=$$($(DOCKER) image inspect --format '{{.Id}}' $(IMAGE) 2>/dev/null); \
+	DOCKER_BUILDKIT=1 $(DOCKER) build --progress=plain --file image/Dockerfile --tag $(IMAGE) \
+		--build-arg BASE_IMAGE=$(BASE_IMAGE) \
+		--build-arg VERSION=$$(sed -n 's/^version = "\(.*\)"/\1/p' library/pyproject.toml) \
+		--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+		$(if $(wildcard $(CA_BUNDLE)),--secret id=ca$(,)src=$(CA_BUNDLE)) . >/tmp/c2cwsgiutils-image-build.log 2>&1 \
+		|| { tail -40 /tmp/c2cwsgiutils-image-build.log; exit 1; }; \
+	if [ -n "$$previous" ] && [ "$$previous" != "$$($(DOCKER) image inspect --format '{{.Id}}' $(IMAGE))" ]; then \
+		$(DOCKER) image rm "$$previous" >/dev/null 2>&1 || true; \
+	fi
+	@$(DOCKER) image inspect --format '$(IMAGE): {{.Size}} bytes' $(IMAGE)
+
+.PHONY: image-test
+image-test: venv ## Build the image and run the container tests (skipped when no Docker daemon answers, unless REQUIRE_DOCKER=1)
+	@if ! $(DOCKER) info >/dev/null 2>&1; then \
+		if [ "$(REQUIRE_DOCKER)" = 1 ]; then echo "image-test: no Docker daemon answers ($(DOCKER) info)"; exit 1; fi; \
+		echo "image-test: SKIPPED, no Docker daemon answers ($(DOCKER) info); .ci/run starts one"; exit 0; \
+	fi; \
+	$(MAKE) --no-print-directory image && \
+	DOCKER=$(DOCKER) IMAGE=$(IMAGE) $(BIN)/pytest -p no:cacheprovider -q image/tests $(PYTEST_ARGS)
 
 .PHONY: docs
 docs: venv ## Regenerate the settings table of library/README.md from the code

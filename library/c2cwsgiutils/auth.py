@@ -14,25 +14,87 @@ seconds from the login (it is not the secret, nor a hash of it; changing the sec
 ``HttpOnly``, ``SameSite=Strict``, ``Secure`` on HTTPS, path ``/``. An empty secret logs out.
 The result is computed once per request.
 
+In GITHUB mode (needs the ``oauth2`` extra) the user logs in with ``{base}/github-login``
+(see ``c2cwsgiutils._github_views`` for the flow, ``came_from`` and the OAuth ``state``). The
+login cookie (``C2C_AUTH_GITHUB_COOKIE``) is a JWT that expires after
+``C2C_AUTH_GITHUB_COOKIE_AGE`` seconds, ``HttpOnly``, ``SameSite=Lax``, ``Secure`` on HTTPS,
+path ``/``, and holds the GitHub token encrypted. Unlike the reference implementation, every
+protected view (:func:`auth_view`, :func:`is_auth`) requires the permission
+``C2C_AUTH_GITHUB_ACCESS_TYPE`` on ``C2C_AUTH_GITHUB_REPOSITORY``, asked to GitHub and cached
+``C2C_AUTH_GITHUB_ACCESS_CACHE_SECONDS``. The default access type is ``pull`` (as the
+reference code; its README said ``push``): set ``push`` or ``admin`` to restrict the admin
+views to the maintainers of the repository.
+
 .. versionadded:: 6.0
+.. versionchanged:: 6.2
+   The GitHub login requires the repository permission on every protected view, verifies the
+   OAuth state, expires, encrypts the token and refuses foreign ``came_from`` URLs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import hashlib
 import hmac
 import logging
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any
 
 from itsdangerous import BadSignature, TimestampSigner
 
 from c2cwsgiutils import _settings
+from c2cwsgiutils._auth_settings import (  # the public names of this module
+    COOKIE_AGE,
+    GITHUB_ACCESS_CACHE_SECONDS_ENV,
+    GITHUB_ACCESS_CACHE_SECONDS_PROP,
+    GITHUB_ACCESS_TYPE_ENV,
+    GITHUB_ACCESS_TYPE_PROP,
+    GITHUB_ACCESS_TYPES,
+    GITHUB_AUTH_COOKIE_ENV,
+    GITHUB_AUTH_COOKIE_PROP,
+    GITHUB_AUTH_PROXY_URL_ENV,
+    GITHUB_AUTH_PROXY_URL_PROP,
+    GITHUB_AUTH_SECRET_ENV,
+    GITHUB_AUTH_SECRET_PROP,
+    GITHUB_AUTH_URL_ENV,
+    GITHUB_AUTH_URL_PROP,
+    GITHUB_CALLBACK_URL_ENV,
+    GITHUB_CALLBACK_URL_PROP,
+    GITHUB_CLIENT_ID_ENV,
+    GITHUB_CLIENT_ID_PROP,
+    GITHUB_CLIENT_SECRET_ENV,
+    GITHUB_CLIENT_SECRET_PROP,
+    GITHUB_COOKIE_AGE_ENV,
+    GITHUB_COOKIE_AGE_PROP,
+    GITHUB_REPO_URL_ENV,
+    GITHUB_REPO_URL_PROP,
+    GITHUB_REPOSITORY_ENV,
+    GITHUB_REPOSITORY_PROP,
+    GITHUB_SCOPE_ENV,
+    GITHUB_SCOPE_PROP,
+    GITHUB_TIMEOUT_ENV,
+    GITHUB_TIMEOUT_PROP,
+    GITHUB_TOKEN_URL_ENV,
+    GITHUB_TOKEN_URL_PROP,
+    GITHUB_USER_URL_ENV,
+    GITHUB_USER_URL_PROP,
+    SECRET_COOKIE,
+    SECRET_ENV,
+    SECRET_PROP,
+    USE_SESSION_ENV,
+    USE_SESSION_PROP,
+    AuthConfig,
+    AuthenticationType,
+    AuthSettings,
+    UserDetails,
+)
+from c2cwsgiutils._github_auth import GitHubAuth
 
 __all__ = [
     "COOKIE_AGE",
+    "GITHUB_ACCESS_CACHE_SECONDS_ENV",
+    "GITHUB_ACCESS_CACHE_SECONDS_PROP",
+    "GITHUB_ACCESS_TYPES",
     "GITHUB_ACCESS_TYPE_ENV",
     "GITHUB_ACCESS_TYPE_PROP",
     "GITHUB_AUTH_COOKIE_ENV",
@@ -43,16 +105,22 @@ __all__ = [
     "GITHUB_AUTH_SECRET_PROP",
     "GITHUB_AUTH_URL_ENV",
     "GITHUB_AUTH_URL_PROP",
+    "GITHUB_CALLBACK_URL_ENV",
+    "GITHUB_CALLBACK_URL_PROP",
     "GITHUB_CLIENT_ID_ENV",
     "GITHUB_CLIENT_ID_PROP",
     "GITHUB_CLIENT_SECRET_ENV",
     "GITHUB_CLIENT_SECRET_PROP",
+    "GITHUB_COOKIE_AGE_ENV",
+    "GITHUB_COOKIE_AGE_PROP",
     "GITHUB_REPOSITORY_ENV",
     "GITHUB_REPOSITORY_PROP",
     "GITHUB_REPO_URL_ENV",
     "GITHUB_REPO_URL_PROP",
     "GITHUB_SCOPE_ENV",
     "GITHUB_SCOPE_PROP",
+    "GITHUB_TIMEOUT_ENV",
+    "GITHUB_TIMEOUT_PROP",
     "GITHUB_TOKEN_URL_ENV",
     "GITHUB_TOKEN_URL_PROP",
     "GITHUB_USER_URL_ENV",
@@ -79,141 +147,12 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-COOKIE_AGE = 7 * 24 * 3600
-"""Lifetime of the authentication cookie, in seconds (7 days)."""
-SECRET_COOKIE = "C2C_SECRET"  # noqa: S105  # a cookie name, not a secret
-"""Name of the cookie set after a successful login with the secret."""
-SECRET_ENV = "C2C_SECRET"  # noqa: S105  # a setting name, not a secret
-SECRET_PROP = "c2c.secret"  # noqa: S105  # a setting name, not a secret
-GITHUB_REPOSITORY_ENV = "C2C_AUTH_GITHUB_REPOSITORY"
-GITHUB_REPOSITORY_PROP = "c2c.auth.github.repository"
-GITHUB_ACCESS_TYPE_ENV = "C2C_AUTH_GITHUB_ACCESS_TYPE"
-GITHUB_ACCESS_TYPE_PROP = "c2c.auth.github.access_type"
-GITHUB_CLIENT_ID_ENV = "C2C_AUTH_GITHUB_CLIENT_ID"
-GITHUB_CLIENT_ID_PROP = "c2c.auth.github.client_id"
-GITHUB_CLIENT_SECRET_ENV = "C2C_AUTH_GITHUB_CLIENT_SECRET"  # noqa: S105  # a setting name, not a secret
-GITHUB_CLIENT_SECRET_PROP = "c2c.auth.github.client_secret"  # noqa: S105  # a setting name, not a secret
-GITHUB_SCOPE_ENV = "C2C_AUTH_GITHUB_SCOPE"
-GITHUB_SCOPE_PROP = "c2c.auth.github.scope"
-GITHUB_AUTH_SECRET_ENV = "C2C_AUTH_GITHUB_SECRET"  # noqa: S105  # a setting name, not a secret
-GITHUB_AUTH_SECRET_PROP = "c2c.auth.github.auth.secret"  # noqa: S105  # a setting name, not a secret
-GITHUB_AUTH_COOKIE_ENV = "C2C_AUTH_GITHUB_COOKIE"
-GITHUB_AUTH_COOKIE_PROP = "c2c.auth.github.auth.cookie"
-GITHUB_AUTH_URL_ENV = "C2C_AUTH_GITHUB_AUTH_URL"
-GITHUB_AUTH_URL_PROP = "c2c.auth.github.auth_url"
-GITHUB_TOKEN_URL_ENV = "C2C_AUTH_GITHUB_TOKEN_URL"  # noqa: S105  # a setting name, not a secret
-GITHUB_TOKEN_URL_PROP = "c2c.auth.github.token_url"  # noqa: S105  # a setting name, not a secret
-GITHUB_USER_URL_ENV = "C2C_AUTH_GITHUB_USER_URL"
-GITHUB_USER_URL_PROP = "c2c.auth.github.user_url"
-GITHUB_REPO_URL_ENV = "C2C_AUTH_GITHUB_REPO_URL"
-GITHUB_REPO_URL_PROP = "c2c.auth.github.repo_url"
-GITHUB_AUTH_PROXY_URL_ENV = "C2C_AUTH_GITHUB_PROXY_URL"
-GITHUB_AUTH_PROXY_URL_PROP = "c2c.auth.github.auth.proxy_url"
-USE_SESSION_ENV = "C2C_USE_SESSION"
-USE_SESSION_PROP = "c2c.use_session"
-
 _FORBIDDEN_MESSAGE = "Missing or invalid secret (parameter, X-API-Key header or cookie)"
 _MIN_GITHUB_SECRET_LENGTH = 16
 # Context of the key derivation: the cookie key is never the secret itself.
 _COOKIE_KEY_CONTEXT = b"c2cwsgiutils.auth.secret-cookie.v1"
 _STATE_KEY = "c2cwsgiutils.auth.state"
-
-
-class AuthenticationType(enum.Enum):
-    """How the protected views authenticate their users."""
-
-    NONE = 0
-    """Nobody is authenticated."""
-    SECRET = 1
-    """A shared secret (``C2C_SECRET``)."""
-    GITHUB = 2
-    """A GitHub OAuth2 login."""
-
-
-class AuthConfig(TypedDict, total=False):
-    """Access rule of a protected resource (GitHub mode)."""
-
-    github_repository: str | None
-    github_access_type: str | None
-
-
-class UserDetails(TypedDict, total=False):
-    """The authenticated GitHub user."""
-
-    login: str
-    name: str
-    url: str
-    token: str
-
-
-@dataclasses.dataclass(frozen=True)
-class AuthSettings:
-    """Settings of the GitHub authentication (the secret is ``CoreSettings.secret``)."""
-
-    github_repository: str = _settings.knob(
-        "", env=GITHUB_REPOSITORY_ENV, ini=GITHUB_REPOSITORY_PROP, doc="GitHub repository (owner/name)."
-    )
-    github_access_type: str = _settings.knob(
-        "pull",
-        env=GITHUB_ACCESS_TYPE_ENV,
-        ini=GITHUB_ACCESS_TYPE_PROP,
-        doc="Permission needed on the repository: pull, push or admin.",
-    )
-    github_client_id: str = _settings.knob(
-        "", env=GITHUB_CLIENT_ID_ENV, ini=GITHUB_CLIENT_ID_PROP, doc="GitHub OAuth application id."
-    )
-    github_client_secret: str = _settings.knob(
-        "",
-        env=GITHUB_CLIENT_SECRET_ENV,
-        ini=GITHUB_CLIENT_SECRET_PROP,
-        doc="GitHub OAuth application secret.",
-    )
-    github_scope: str = _settings.knob(
-        "repo", env=GITHUB_SCOPE_ENV, ini=GITHUB_SCOPE_PROP, doc="OAuth scope."
-    )
-    github_auth_secret: str = _settings.knob(
-        "",
-        env=GITHUB_AUTH_SECRET_ENV,
-        ini=GITHUB_AUTH_SECRET_PROP,
-        doc="Key signing the login cookie (at least 16 characters).",
-    )
-    github_auth_cookie: str = _settings.knob(
-        "c2c-auth-jwt", env=GITHUB_AUTH_COOKIE_ENV, ini=GITHUB_AUTH_COOKIE_PROP, doc="Login cookie name."
-    )
-    github_auth_url: str = _settings.knob(
-        "https://github.com/login/oauth/authorize",
-        env=GITHUB_AUTH_URL_ENV,
-        ini=GITHUB_AUTH_URL_PROP,
-        doc="GitHub authorization URL.",
-    )
-    github_token_url: str = _settings.knob(
-        "https://github.com/login/oauth/access_token",
-        env=GITHUB_TOKEN_URL_ENV,
-        ini=GITHUB_TOKEN_URL_PROP,
-        doc="GitHub token URL.",
-    )
-    github_user_url: str = _settings.knob(
-        "https://api.github.com/user",
-        env=GITHUB_USER_URL_ENV,
-        ini=GITHUB_USER_URL_PROP,
-        doc="GitHub user URL.",
-    )
-    github_repo_url: str = _settings.knob(
-        "https://api.github.com/repos",
-        env=GITHUB_REPO_URL_ENV,
-        ini=GITHUB_REPO_URL_PROP,
-        doc="GitHub repositories API URL.",
-    )
-    github_proxy_url: str = _settings.knob(
-        "", env=GITHUB_AUTH_PROXY_URL_ENV, ini=GITHUB_AUTH_PROXY_URL_PROP, doc="OAuth redirect proxy URL."
-    )
-    use_session: bool = _settings.knob(
-        False,
-        env=USE_SESSION_ENV,
-        ini=USE_SESSION_PROP,
-        convert=_settings.as_bool,
-        doc="Keep the OAuth state in the Pyramid session.",
-    )
+_GITHUB_FORBIDDEN_MESSAGE = "Missing or invalid GitHub login, or missing permission on the repository"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,6 +162,7 @@ class _AuthState:
     type: AuthenticationType
     secret: str
     signer: TimestampSigner | None
+    github: GitHubAuth | None = None
 
 
 def _select_type(secret: str, github: AuthSettings) -> AuthenticationType:
@@ -253,8 +193,14 @@ def _state(registry: Any) -> _AuthState:
     except KeyError:
         pass
     secret = _settings.get(registry, _settings.CoreSettings).secret
-    type_ = _select_type(secret, _settings.get(registry, AuthSettings))
-    state = _AuthState(type_, secret, _make_signer(secret) if type_ is AuthenticationType.SECRET else None)
+    github_settings = _settings.get(registry, AuthSettings)
+    type_ = _select_type(secret, github_settings)
+    state = _AuthState(
+        type_,
+        secret,
+        _make_signer(secret) if type_ is AuthenticationType.SECRET else None,
+        GitHubAuth(github_settings) if type_ is AuthenticationType.GITHUB else None,
+    )
     registry[_STATE_KEY] = state
     return state
 
@@ -347,20 +293,26 @@ def _compute_auth_user(request: Any) -> tuple[bool, UserDetails | None]:
     state = _state(request.registry)
     if state.type is AuthenticationType.SECRET:
         return _secret_auth(request, state), None
-    # TODO: GitHub login (F17, issue "GitHub OAuth2 login"): read and verify the login cookie here.
+    if state.github is not None:
+        cookie = request.cookies.get(state.github.settings.github_auth_cookie)
+        user = state.github.decode_login(cookie) if cookie else None
+        return user is not None, user
     return False, None
 
 
 def is_auth_user(request: Any) -> tuple[bool, UserDetails | None]:
     """Tell whether the request is authenticated, and by which GitHub user.
 
-    Computed once per request when :func:`includeme` was included.
+    Computed once per request when :func:`includeme` was included. In GITHUB mode this is the
+    identity only (a valid login cookie): the repository permission is checked by
+    :func:`is_auth`, :func:`auth_view` and :func:`check_access`.
 
     Args:
         request: the Pyramid request.
 
     Returns:
-        ``(authenticated, user)``; ``user`` is ``None`` in SECRET mode.
+        ``(authenticated, user)``; ``user`` is ``None`` in SECRET mode. ``user["token"]`` is the
+        user's GitHub access token (decrypted, it never leaves the server).
     """
     if getattr(type(request), "c2c_auth_user", None) is not None:
         return request.c2c_auth_user  # type: ignore[no-any-return]
@@ -368,29 +320,39 @@ def is_auth_user(request: Any) -> tuple[bool, UserDetails | None]:
 
 
 def is_auth(request: Any) -> bool:
-    """Tell whether the request is authenticated (secret, or GitHub login)."""
+    """Tell whether the request may use the protected views.
+
+    SECRET mode: the secret (or its cookie) is valid. GITHUB mode: the user is logged in **and**
+    has the configured permission on the configured repository (:func:`check_access`).
+    """
+    if _state(request.registry).type is AuthenticationType.GITHUB:
+        return check_access(request)
     return is_auth_user(request)[0]
 
 
 def auth_view(request: Any) -> None:
-    """Raise ``HTTPForbidden`` (403) unless the request is authenticated.
+    """Raise ``HTTPForbidden`` (403) unless the request may use the protected views (:func:`is_auth`).
 
     Args:
         request: the Pyramid request.
 
     Raises:
-        pyramid.httpexceptions.HTTPForbidden: the request is not authenticated.
+        pyramid.httpexceptions.HTTPForbidden: the request is not authenticated, or (GITHUB mode)
+            the user lacks the repository permission.
     """
     if not is_auth(request):
         from pyramid.httpexceptions import HTTPForbidden
 
-        raise HTTPForbidden(_FORBIDDEN_MESSAGE)
+        github = _state(request.registry).type is AuthenticationType.GITHUB
+        raise HTTPForbidden(_GITHUB_FORBIDDEN_MESSAGE if github else _FORBIDDEN_MESSAGE)
 
 
 def check_access(request: Any, repo: str | None = None, access_type: str | None = None) -> bool:
     """Tell whether the request may access a resource protected by a GitHub repository right.
 
-    In SECRET mode, this is :func:`is_auth`.
+    In SECRET mode, this is :func:`is_auth`. In GITHUB mode, the user must be logged in and have
+    the permission ``access_type`` on ``repo``, as GitHub reports it (cached
+    ``C2C_AUTH_GITHUB_ACCESS_CACHE_SECONDS``).
 
     Args:
         request: the Pyramid request.
@@ -400,11 +362,18 @@ def check_access(request: Any, repo: str | None = None, access_type: str | None 
     Returns:
         Whether access is granted.
     """
-    del repo, access_type  # TODO: used by the GitHub login (F17, issue "GitHub OAuth2 login").
     state = _state(request.registry)
     if state.type is AuthenticationType.SECRET:
-        return is_auth(request)
-    return False
+        return is_auth_user(request)[0]
+    if state.github is None:
+        return False
+    is_user, user = is_auth_user(request)
+    if not is_user or user is None:
+        return False
+    settings = state.github.settings
+    return state.github.has_access(
+        user, repo or settings.github_repository, access_type or settings.github_access_type
+    )
 
 
 def check_access_config(request: Any, auth_config: AuthConfig) -> bool:
@@ -427,6 +396,17 @@ def is_enabled(config: Any, env_name: str | None = None, config_name: str | None
 
 
 def includeme(config: Any) -> None:
-    """Resolve the authentication settings once and add ``request.c2c_auth_user`` (reified)."""
-    _state(config.registry)
+    """Resolve the authentication settings once and add ``request.c2c_auth_user`` (reified).
+
+    In GITHUB mode, also add the routes ``c2c_github_login`` (``{base}/github-login``),
+    ``c2c_github_callback`` (``{base}/github-callback``) and ``c2c_github_logout``
+    (``{base}/github-logout``).
+    """
+    state = _state(config.registry)
     config.add_request_method(_compute_auth_user, "c2c_auth_user", reify=True)
+    if state.github is not None:
+        from c2cwsgiutils import _github_views
+
+        _github_views.register(
+            config, state.github, _settings.get(config.registry, _settings.CoreSettings).base_path
+        )

@@ -9,7 +9,11 @@ With it, the file reduces to::
 What it sets:
 
 - ``bind = ":8080"``, ``worker_class = "gthread"``, ``workers`` and ``threads`` from
-  ``GUNICORN_WORKERS`` (2) and ``GUNICORN_THREADS`` (10);
+  ``GUNICORN_WORKERS`` and ``GUNICORN_THREADS`` (10). Without ``GUNICORN_WORKERS``, the worker
+  count follows the container's CPU quota (cgroup v2 ``cpu.max``, else cgroup v1
+  ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), rounded up, never more than the CPUs the process
+  may run on; with no quota it is 2, the reference default (the host's CPU count says nothing
+  about what a container may use);
 - the application: ``paste = wsgi_app =`` the ini file given with ``--paste``, else
   ``C2CWSGIUTILS_CONFIG``, else ``production.ini``. A config URI such as
   ``c2c:///app/production.ini`` is loaded through plaster (the ``c2c://`` loader interpolates the
@@ -31,8 +35,10 @@ The environment is read once, when gunicorn reads its configuration file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import traceback
@@ -46,15 +52,20 @@ from c2cwsgiutils._redact import MASK, redact
 
 __all__ = [
     "DEFAULT_ACCESS_LOG_FORMAT",
+    "DEFAULT_WORKERS",
     "Logger",
     "access_log_format",
     "accesslog",
     "bind",
+    "cgroup_cpu_limit",
+    "child_exit",
     "gunicorn_settings",
     "load_paste_app",
     "logconfig_dict",
     "logger_class",
+    "on_starting",
     "paste",
+    "post_fork",
     "raw_paste_global_conf",
     "threads",
     "worker_class",
@@ -64,6 +75,9 @@ __all__ = [
 
 DEFAULT_ACCESS_LOG_FORMAT = '%(H)s %({Host}i)s %(m)s %(U)s?%(q)s "%(f)s" "%(a)s" %(s)s %(B)s %(D)s %(p)s'
 """The access log format of the reference template (the query string is logged, secrets masked)."""
+
+DEFAULT_WORKERS = 2
+"""Worker count when neither ``GUNICORN_WORKERS`` nor a cgroup CPU quota gives one."""
 
 _LOG = logging.getLogger(__name__)
 
@@ -96,6 +110,58 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as cgroup_file:
+            return cgroup_file.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _quota(quota: str | None, period: str | None) -> float | None:
+    try:
+        quota_value, period_value = int(quota or ""), int(period or "")
+    except ValueError:
+        return None
+    if quota_value <= 0 or period_value <= 0:
+        return None
+    return quota_value / period_value
+
+
+def cgroup_cpu_limit(cgroup_root: str = "/sys/fs/cgroup") -> float | None:
+    """Return the CPU quota of the process's cgroup, in CPUs, or ``None`` without a quota.
+
+    Reads cgroup v2 ``cpu.max`` (``"200000 100000"`` = 2 CPUs, ``"max 100000"`` = no quota),
+    else cgroup v1 ``cpu/cpu.cfs_quota_us`` and ``cpu/cpu.cfs_period_us`` (``-1`` = no quota).
+
+    Args:
+        cgroup_root: where the cgroup file system is mounted.
+
+    Returns:
+        The number of CPUs the quota allows (may be fractional), or ``None``.
+    """
+    cpu_max = _read_text(os.path.join(cgroup_root, "cpu.max"))
+    if cpu_max is not None:
+        max_quota, _, max_period = cpu_max.partition(" ")
+        return _quota(max_quota, max_period)
+    for directory in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        base = os.path.join(cgroup_root, directory)
+        quota = _read_text(os.path.join(base, "cpu.cfs_quota_us"))
+        if quota is not None:
+            return _quota(quota, _read_text(os.path.join(base, "cpu.cfs_period_us")))
+    return None
+
+
+def _default_workers(cgroup_root: str) -> int:
+    limit = cgroup_cpu_limit(cgroup_root)
+    if limit is None:
+        return DEFAULT_WORKERS
+    workers = max(1, math.ceil(limit - 0.001))  # 2.0004 CPUs (rounding of the period) is 2
+    with contextlib.suppress(AttributeError, OSError):  # sched_getaffinity is Linux only
+        workers = min(workers, len(os.sched_getaffinity(0)))
+    return workers
+
+
 def _is_uri(paste_config: str) -> bool:
     scheme, separator, _ = paste_config.partition("://")
     return bool(separator) and scheme.replace("+", "").isalnum()
@@ -114,13 +180,17 @@ def _logconfig(paste_config: str, environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def gunicorn_settings(
-    environ: Mapping[str, str] | None = None, argv: Sequence[str] | None = None
+    environ: Mapping[str, str] | None = None,
+    argv: Sequence[str] | None = None,
+    *,
+    cgroup_root: str = "/sys/fs/cgroup",
 ) -> dict[str, Any]:
     """Compute the gunicorn settings that this module exports.
 
     Args:
         environ: the environment (default: ``os.environ``).
         argv: the command line (default: ``sys.argv``), searched for ``--paste``.
+        cgroup_root: where the cgroup file system is mounted (read for the default worker count).
 
     Returns:
         The settings, by gunicorn setting name.
@@ -130,7 +200,7 @@ def gunicorn_settings(
     settings: dict[str, Any] = {
         "bind": ":8080",
         "worker_class": "gthread",
-        "workers": _int(environ, "GUNICORN_WORKERS", 2),
+        "workers": _int(environ, "GUNICORN_WORKERS", 0) or _default_workers(cgroup_root),
         "threads": _int(environ, "GUNICORN_THREADS", 10),
         "accesslog": "-",
         "access_log_format": environ.get("GUNICORN_ACCESS_LOG_FORMAT") or DEFAULT_ACCESS_LOG_FORMAT,
@@ -255,8 +325,29 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
             self.error(traceback.format_exc())
 
 
-# The prometheus hooks (on_starting, post_fork, child_exit) of the reference template will be
-# added here by the prometheus capability.
+def on_starting(server: Any) -> None:
+    """Gunicorn hook (master): serve the workers' metrics on ``C2C_PROMETHEUS_PORT`` when set."""
+    del server
+    from c2cwsgiutils import prometheus
+
+    prometheus.start()
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Gunicorn hook (new worker): forget the master's connections and threads."""
+    del server, worker
+    from c2cwsgiutils import prometheus
+
+    prometheus.cleanup()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Gunicorn hook (master): archive the metrics of a worker that exited and remove its files."""
+    del server
+    from c2cwsgiutils import prometheus
+
+    prometheus.mark_process_dead(worker.pid)
+
 
 _SETTINGS = gunicorn_settings()
 

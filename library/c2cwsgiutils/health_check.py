@@ -14,7 +14,10 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import dataclasses
+import enum
 import logging
+import os
+import signal
 import threading
 import time
 import traceback
@@ -23,10 +26,70 @@ from typing import Any
 
 from c2cwsgiutils import _settings
 
-__all__ = ["HealthCheck", "HealthCheckSettings", "JsonCheckException"]
+__all__ = [
+    "EngineType",
+    "HealthCheck",
+    "HealthCheckSettings",
+    "JsonCheckException",
+    "drain",
+    "drain_on_signal",
+    "is_draining",
+    "stop_draining",
+]
 
 _LOG = logging.getLogger(__name__)
 _HEALTH_JSON = "application/health+json"
+_DRAINING = threading.Event()
+
+
+def drain() -> None:
+    """Mark this process as shutting down: reports above level 0 fail from now on."""
+    if not _DRAINING.is_set():
+        _LOG.warning("Draining: the health check fails above level 0 until the process exits")
+    _DRAINING.set()
+
+
+def is_draining() -> bool:
+    """Whether :func:`drain` was called in this process."""
+    return _DRAINING.is_set()
+
+
+def stop_draining() -> None:
+    """Cancel :func:`drain` (for tests, or a shutdown that was called off)."""
+    _DRAINING.clear()
+
+
+def drain_on_signal(delay: float, signum: int = signal.SIGTERM) -> None:
+    """On ``signum``, :func:`drain` at once and deliver the signal to its previous handler ``delay`` s later.
+
+    Must be called from the main thread (Python's rule for signal handlers). Load balancers see
+    the failing health check during ``delay`` while the process still serves requests.
+    """
+    previous = signal.getsignal(signum)
+    received = threading.Event()
+
+    def handler(number: int, frame: Any) -> None:
+        if not received.is_set():  # first time: drain, and send the signal again later
+            received.set()
+            drain()
+            timer = threading.Timer(delay, os.kill, (os.getpid(), signum))
+            timer.daemon = True
+            timer.start()
+        elif callable(previous):
+            previous(number, frame)
+        elif previous in (signal.SIG_DFL, None):
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    signal.signal(signum, handler)
+
+
+class EngineType(enum.Enum):
+    """Which engines of a session factory a database check probes."""
+
+    READ_ONLY = 1
+    WRITE_ONLY = 2
+    READ_AND_WRITE = 3
 
 
 class JsonCheckException(Exception):  # noqa: N818  # public name of the spec
@@ -61,6 +124,14 @@ class HealthCheckSettings:
         convert=int,
         doc="Maximum number of checks that run at the same time.",
     )
+    drain_seconds: float = _settings.knob(
+        0.0,
+        env="C2C_HEALTH_CHECK_DRAIN_SECONDS",
+        ini="c2c.health_check.drain_seconds",
+        convert=float,
+        doc="When > 0, SIGTERM first makes the health check fail (above level 0) for that many "
+        "seconds, then stops the process (waitress and other single-process servers).",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +161,45 @@ class HealthCheck:
         registry["c2cwsgiutils.health_check"] = self
         config.add_route("c2c_health_check", self._core.base_path + "/health_check", request_method="GET")
         config.add_view(self._view, route_name="c2c_health_check", http_cache=0)
+        if self._settings.drain_seconds > 0 and threading.current_thread() is threading.main_thread():
+            drain_on_signal(self._settings.drain_seconds)
+        self._config = config
+        redis_name = _configured_redis(config.get_settings())
+        if redis_name:
+            self.add_redis_check(redis_name, level=2)
+            from c2cwsgiutils import version
+
+            if version.get_version(registry) is not None:
+                self.add_version_check(level=2)
+
+    start_draining = staticmethod(drain)
+
+    def add_redis_check(self, name: str | None = None, level: int = 1) -> None:
+        """Add a check that Redis answers (it fails when Redis is down).
+
+        Args:
+            name: Name of the check (default: the configured sentinels or URL).
+            level: Level of the check.
+        """
+        from c2cwsgiutils import _redis_checks
+
+        settings = self._config.get_settings()
+        name = name or _configured_redis(settings)
+        if not name:
+            msg = "No Redis configured (C2C_REDIS_URL or C2C_REDIS_SENTINELS): give the check a name"
+            raise RuntimeError(msg)
+        self.add_custom_check(name, _redis_checks.make_redis_check(settings), level)
+
+    def add_version_check(self, name: str = "version", level: int = 2) -> None:
+        """Add a check that every process of the service runs the same version (through broadcast).
+
+        Args:
+            name: Name of the check.
+            level: Level of the check.
+        """
+        from c2cwsgiutils import _redis_checks
+
+        self.add_custom_check(name, _redis_checks.make_version_check(self._config.registry), level)
 
     @property
     def names(self) -> list[str]:
@@ -146,7 +256,64 @@ class HealthCheck:
 
         self.add_custom_check(name or str(url), check, level)
 
+    def add_db_session_check(
+        self,
+        session: Any,
+        query_cb: Callable[[Any], Any] | None = None,
+        at_least_one_model: Any = None,
+        level: int = 1,
+        engine_type: EngineType = EngineType.READ_AND_WRITE,
+    ) -> None:
+        """Add one check per database engine, named ``db_engine_<c2c_name>``.
+
+        Args:
+            session: A ``SessionFactory`` (from :func:`c2cwsgiutils.db.init`), or the scoped session
+                of the deprecated ``setup_session``, or any ``sessionmaker``.
+            query_cb: ``query_cb(session)`` runs the check query (its return value is the result).
+            at_least_one_model: Without ``query_cb``: an ORM class that must have at least a row.
+            level: Level of the checks.
+            engine_type: Probe the replica, the primary or both (one check when they are the same).
+        """
+        from c2cwsgiutils import _health_check_db
+
+        for engine in _health_check_db.engines_of(session, engine_type):
+            check = _health_check_db.db_check(engine, query_cb, at_least_one_model)
+            self.add_custom_check(_health_check_db.db_check_name(engine), check, level)
+
+    def add_alembic_check(
+        self,
+        session: Any,
+        alembic_ini_path: str,
+        level: int = 2,
+        name: str = "alembic",
+        version_schema: str | None = None,
+        version_table: str | None = None,
+    ) -> None:
+        """Add a check that the databases are at the head revision of the alembic scripts.
+
+        The check is named ``alembic_<ini path with / as _>_<name>`` (``/app/alembic.ini`` →
+        ``alembic_app_alembic.ini_alembic``); heads are read once, with alembic's Python API.
+
+        Args:
+            session: As for :meth:`add_db_session_check` (the primary and the replica are checked).
+            alembic_ini_path: Path of the alembic ini file.
+            level: Level of the check.
+            name: Section of the ini file.
+            version_schema: Schema of the version table (default: the ini's
+                ``version_table_schema``, else ``public``).
+            version_table: Version table (default: the ini's ``version_table``, else
+                ``alembic_version``).
+        """
+        from c2cwsgiutils import _health_check_db
+
+        engines = _health_check_db.engines_of(session, EngineType.READ_AND_WRITE)
+        check = _health_check_db.alembic_check(engines, alembic_ini_path, name, version_schema, version_table)
+        self.add_custom_check(_health_check_db.alembic_check_name(alembic_ini_path, name), check, level)
+
     def _run(self, request: Any, max_level: int, only: frozenset[str] | None) -> dict[str, Any]:
+        if _DRAINING.is_set() and max_level > 0:
+            failure = {"message": "the process is shutting down", "timing": 0.0, "level": 1}
+            return {"status": 500, "successes": {}, "failures": {"draining": failure}}
         selected = [
             check
             for check in self._checks
@@ -195,6 +362,12 @@ class HealthCheck:
         if _wants_health_json(request):
             return _health_json_response(request, report)
         return _json_response(request, report)
+
+
+def _configured_redis(settings: Any) -> str:
+    """The sentinels or URL of the configured Redis, the name of its automatic check ("" when none)."""
+    sentinels = _settings.lookup(settings, "C2C_REDIS_SENTINELS", "c2c.redis_sentinels", "")
+    return str(sentinels or _settings.lookup(settings, "C2C_REDIS_URL", "c2c.redis_url", ""))
 
 
 class _CheckFailedError(Exception):

@@ -17,9 +17,12 @@ __all__ = ["includeme"]
 CAPABILITIES = (
     "c2cwsgiutils.client_info",
     "c2cwsgiutils.pretty_json",
+    "c2cwsgiutils.broadcast",
     "c2cwsgiutils.request_tracking",
     "c2cwsgiutils.auth",
+    "c2cwsgiutils.logging_view",
     "c2cwsgiutils.version",
+    "c2cwsgiutils.debug",
     "c2cwsgiutils.errors",
     "c2cwsgiutils.index",
 )

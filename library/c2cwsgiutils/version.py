@@ -90,6 +90,25 @@ def get_version(registry: Any = None) -> str | None:
     return _git_hash(_read(_settings.resolve(VersionSettings, settings).path))
 
 
+def _set_version_gauge(versions: Mapping[str, Any]) -> None:
+    """Set ``<prefix>version{git_hash, <packages>..., [application]} = 1`` (with prometheus_client)."""
+    import importlib.util
+    import re
+
+    if importlib.util.find_spec("prometheus_client") is None:
+        return
+    from c2cwsgiutils import _metrics
+
+    conf = _metrics.settings()
+    packages = versions.get("packages") or {}
+    labels = {"git_hash": _git_hash(versions) or "<missing>"}
+    for package in conf.packages:
+        labels[re.sub(r"[^a-zA-Z0-9]", "_", package)] = str(packages.get(package, "<missing>"))
+    if conf.application_package:
+        labels["application"] = str(packages.get(conf.application_package, "<missing>"))
+    _metrics.version_gauge(labels).labels(**labels).set(1)
+
+
 def includeme(config: Any) -> None:
     """Read versions.json and, if it exists, serve it on ``{base}/versions.json`` (route ``c2c_versions``)."""
     conf = _settings.get(config.registry, VersionSettings)
@@ -103,8 +122,7 @@ def includeme(config: Any) -> None:
         _LOG.info("Starting version %s (%s)", main["git_tag"], main.get("git_hash"))
     else:
         _LOG.info("Starting version %s", main.get("git_hash"))
-    # TODO: the Prometheus gauge <prefix>version{git_hash, packages...} belongs to the metrics
-    # issue (F19); it reads the packages with get_versions(config.registry).
+    _set_version_gauge(versions)
 
     # Serialized once with the fast_json serializer and its settings: the content never changes,
     # and the view does not depend on which renderers the application registered.

@@ -9,6 +9,8 @@ import webtest
 
 from c2cwsgiutils import _safety, testing
 
+pytest_plugins = ["_postgres", "_redis"]
+
 _C2C_ENV_PREFIXES = ("C2C_", "C2CWSGIUTILS_", "SENTRY_", "DEVELOPMENT", "LOG_TYPE", "DEBUG_LOGCONFIG")
 
 

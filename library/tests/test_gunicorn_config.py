@@ -33,7 +33,9 @@ _APP_ENV = {
 
 def test_defaults_of_the_reference_template(tmp_path):
     """Without environment, the settings are those of the reference gunicorn.conf.py."""
-    settings = gunicorn_config.gunicorn_settings({}, ["gunicorn", "--paste", str(tmp_path / "missing.ini")])
+    settings = gunicorn_config.gunicorn_settings(
+        {}, ["gunicorn", "--paste", str(tmp_path / "missing.ini")], cgroup_root=str(tmp_path)
+    )
     assert settings["bind"] == ":8080"
     assert settings["worker_class"] == "gthread"
     assert settings["workers"] == 2
@@ -285,3 +287,54 @@ def test_load_paste_app_honours_the_uri_fragment(monkeypatch):
     assert type(app).__name__ == "Router"
     pipeline = gunicorn_config.load_paste_app(f"c2c://{_APP_INI}")
     assert type(pipeline).__name__ != "Router"
+
+
+def _cgroup(tmp_path, files):
+    for name, content in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content + "\n")
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "max 100000"}, None),
+        ({"cpu.max": "150000 100000"}, 1.5),
+        ({"cpu.max": "garbage"}, None),
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3.0),
+        ({"cpu,cpuacct/cpu.cfs_quota_us": "50000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, 0.5),
+        ({}, None),
+    ],
+)
+def test_cgroup_cpu_limit(tmp_path, files, expected):
+    """The CPU quota is read from cgroup v2 ``cpu.max``, else from cgroup v1, ``None`` without one."""
+    assert gunicorn_config.cgroup_cpu_limit(_cgroup(tmp_path, files)) == expected
+
+
+def test_workers_follow_the_cpu_quota(tmp_path, monkeypatch):
+    """Without GUNICORN_WORKERS, a 2.5-CPU quota gives 3 workers, half a CPU 1, no quota 2."""
+    monkeypatch.setattr(gunicorn_config.os, "sched_getaffinity", lambda _pid: set(range(64)))
+    argv = ["gunicorn", "--paste", str(tmp_path / "missing.ini")]
+
+    def workers(cpu_max, environ=None):
+        root = tmp_path / cpu_max.replace(" ", "_")
+        return gunicorn_config.gunicorn_settings(
+            environ or {}, argv, cgroup_root=_cgroup(root, {"cpu.max": cpu_max})
+        )["workers"]
+
+    assert workers("250000 100000") == 3
+    assert workers("50000 100000") == 1
+    assert workers("max 100000") == gunicorn_config.DEFAULT_WORKERS == 2
+    assert workers("250000 100000", {"GUNICORN_WORKERS": "5"}) == 5
+
+
+def test_workers_never_exceed_the_usable_cpus(tmp_path, monkeypatch):
+    """A quota larger than the CPUs the process may run on gives one worker per usable CPU."""
+    monkeypatch.setattr(gunicorn_config.os, "sched_getaffinity", lambda _pid: {0, 1})
+    settings = gunicorn_config.gunicorn_settings(
+        {}, ["gunicorn"], cgroup_root=_cgroup(tmp_path, {"cpu.max": "800000 100000"})
+    )
+    assert settings["workers"] == 2

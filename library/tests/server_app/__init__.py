@@ -7,6 +7,8 @@ from typing import Any
 
 from pyramid.config import Configurator
 
+from c2cwsgiutils.health_check import HealthCheck
+
 _LOG = logging.getLogger("server_app")
 
 
@@ -30,4 +32,5 @@ def main(global_config: dict[str, Any], **settings: Any) -> Any:
         config.add_view(_hello, route_name="hello", renderer="json")
         config.add_route("fail", "/fail", request_method="GET")
         config.add_view(_fail, route_name="fail")
+        HealthCheck(config).add_custom_check("fine", lambda _request: "fine", level=1)
         return config.make_wsgi_app()

@@ -1,0 +1,237 @@
+"""Prometheus metrics of the service: gunicorn multiprocess mode and waitress single-process mode.
+
+gunicorn (``gunicorn.conf.py``, as :mod:`c2cwsgiutils.gunicorn_config` does)::
+
+    def on_starting(server):  # master
+        prometheus.start()
+
+    def post_fork(server, worker):
+        prometheus.cleanup()
+
+    def child_exit(server, worker):
+        prometheus.mark_process_dead(worker.pid)
+
+:func:`start` serves the metrics of all the workers on ``C2C_PROMETHEUS_PORT`` (any path) from the
+files of ``PROMETHEUS_MULTIPROC_DIR``, which it empties first. Beyond the reference: the files of
+dead workers are merged into archive files (bounded file count, monotonic totals, gauges of dead
+workers gone) and the workers' process and GC metrics are written to those files by
+:func:`includeme`, so a scrape never waits for the workers (see :mod:`._prometheus_multiproc`).
+
+waitress or any single process: :func:`start_single_process`.
+
+Settings (environment only, read once, on first use): ``C2C_PROMETHEUS_PORT``,
+``C2C_PROMETHEUS_PREFIX`` (``c2cwsgiutils_``), ``C2C_PROMETHEUS_PACKAGES``,
+``C2C_PROMETHEUS_APPLICATION_PACKAGE``, ``C2C_PROMETHEUS_MAX_LABEL_VALUES`` (200),
+``C2C_PROMETHEUS_WORKER_INTERVAL`` (seconds between two samples of a worker's process metrics,
+default 5), ``C2C_PROMETHEUS_BROADCAST_TIMEOUT`` (seconds, default 10).
+
+.. versionadded:: 6.0
+.. versionchanged:: 6.2
+   Archive of dead workers, process metrics without broadcasts, ``start_single_process``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+from typing import Any
+
+from c2cwsgiutils import _metrics, _prometheus_multiproc, _settings
+from c2cwsgiutils._prometheus_collectors import (
+    MULTI_PROCESS_COLLECTOR_BROADCAST_CHANNELS,
+    MemoryInfoCollector,
+    MemoryMapCollector,
+    MultiProcessCustomCollector,
+    ResourceCollector,
+    SerializedMetric,
+    SerializedSample,
+    serialize_collected_data,
+)
+
+__all__ = [
+    "MULTI_PROCESS_COLLECTOR_BROADCAST_CHANNELS",
+    "MemoryInfoCollector",
+    "MemoryMapCollector",
+    "MultiProcessCustomCollector",
+    "PrometheusSettings",
+    "ResourceCollector",
+    "SerializedMetric",
+    "SerializedSample",
+    "build_metric_name",
+    "cleanup",
+    "includeme",
+    "mark_process_dead",
+    "serialize_collected_data",
+    "start",
+    "start_single_process",
+]
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrometheusSettings:
+    """Process-wide settings of the metrics server (environment only)."""
+
+    port: int = _settings.knob(
+        0,
+        env="C2C_PROMETHEUS_PORT",
+        convert=int,
+        doc="Port of the Prometheus metrics server; off when unset.",
+    )
+    multiproc_dir: str = _settings.knob(
+        "", env="PROMETHEUS_MULTIPROC_DIR", doc="Directory of prometheus_client's multiprocess files."
+    )
+    worker_interval: float = _settings.knob(
+        5.0,
+        env="C2C_PROMETHEUS_WORKER_INTERVAL",
+        convert=float,
+        doc="Seconds between two samples of a gunicorn worker's process and GC metrics.",
+    )
+    broadcast_timeout: float = _settings.knob(
+        10.0,
+        env="C2C_PROMETHEUS_BROADCAST_TIMEOUT",
+        convert=float,
+        doc="Seconds a scrape waits for the workers' answers on the broadcast channels.",
+    )
+
+
+@dataclasses.dataclass
+class _State:
+    settings: PrometheusSettings | None = None
+    server: Any = None
+    sampler: _prometheus_multiproc.WorkerSampler | None = None
+    single_process_registered: bool = False
+
+
+_STATE = _State()
+_LOCK = threading.RLock()
+
+
+def _conf() -> PrometheusSettings:
+    with _LOCK:
+        if _STATE.settings is None:
+            _STATE.settings = _settings.resolve(PrometheusSettings, None, os.environ)
+        return _STATE.settings
+
+
+def build_metric_name(postfix: str) -> str:
+    """Return ``C2C_PROMETHEUS_PREFIX`` (default ``c2cwsgiutils_``) + ``postfix``."""
+    return _metrics.settings().prefix + postfix
+
+
+def _serve(registry: Any, port: int) -> None:
+    from prometheus_client import start_http_server
+
+    _STATE.server = start_http_server(port, registry=registry)
+    _LOG.info("Serving the Prometheus metrics on port %s", port)
+
+
+def start(registry: Any = None) -> None:
+    """Serve the metrics of every gunicorn worker on ``C2C_PROMETHEUS_PORT`` (call in ``on_starting``).
+
+    Nothing happens when ``C2C_PROMETHEUS_PORT`` is not set.
+
+    Args:
+        registry: the ``CollectorRegistry`` to serve (default: a new one).
+    """
+    conf = _conf()
+    if not conf.port:
+        return
+    from prometheus_client import CollectorRegistry, PlatformCollector
+
+    with _LOCK:
+        if registry is None:
+            registry = CollectorRegistry()
+        registry.register(MemoryMapCollector())
+        PlatformCollector(registry=registry)
+        registry.register(MultiProcessCustomCollector(conf.broadcast_timeout))
+        if conf.multiproc_dir:
+            os.makedirs(conf.multiproc_dir, exist_ok=True)
+            removed = _prometheus_multiproc.empty_directory(conf.multiproc_dir)
+            _LOG.debug("Removed %s files from %s", removed, conf.multiproc_dir)
+            registry.register(_prometheus_multiproc.ArchivingCollector(conf.multiproc_dir))
+        else:
+            _LOG.warning("PROMETHEUS_MULTIPROC_DIR is not set: the metrics of the workers are not served")
+        _serve(registry, conf.port)
+
+
+def mark_process_dead(pid: int) -> None:
+    """Archive the metrics of a dead worker and remove its files (call in gunicorn's ``child_exit``)."""
+    conf = _conf()
+    if conf.multiproc_dir and os.path.isdir(conf.multiproc_dir):
+        _prometheus_multiproc.mark_process_dead(pid, conf.multiproc_dir)
+
+
+def cleanup() -> None:
+    """Forget the connections and threads inherited from the master (call in gunicorn's ``post_fork``)."""
+    import sys
+
+    for module_name in ("c2cwsgiutils.broadcast", "c2cwsgiutils.redis_utils"):
+        module = sys.modules.get(module_name)  # never imported: nothing to clean
+        if module is not None and hasattr(module, "cleanup"):
+            module.cleanup()
+    with _LOCK:
+        _STATE.server = None
+        if _STATE.sampler is not None:
+            _STATE.sampler.start()
+
+
+def _start_sampler() -> None:
+    conf = _conf()
+    if not conf.multiproc_dir:
+        return  # single process: prometheus_client's default registry has the process metrics
+    with _LOCK:
+        if _STATE.sampler is None:
+            _STATE.sampler = _prometheus_multiproc.WorkerSampler(conf.worker_interval)
+            sampler = _STATE.sampler
+            os.register_at_fork(after_in_child=sampler.start)
+        _STATE.sampler.start()
+
+
+def includeme(config: Any = None) -> None:
+    """In a gunicorn worker (multiprocess mode), write its process and GC metrics to the files."""
+    del config
+    _start_sampler()
+
+
+def start_single_process(registry: Any = None) -> None:
+    """Serve the metrics of this single process (waitress) on ``C2C_PROMETHEUS_PORT``.
+
+    Adds :class:`ResourceCollector` and :class:`MemoryInfoCollector` (with psutil) to the registry
+    (default: prometheus_client's default registry, which has the process and GC metrics).
+    """
+    from prometheus_client import REGISTRY
+
+    with _LOCK:
+        registry = REGISTRY if registry is None else registry
+        if not _STATE.single_process_registered:
+            registry.register(ResourceCollector())
+            try:
+                import psutil  # noqa: F401  # only checks that the debug extra is installed
+            except ImportError:
+                _LOG.info("psutil is not installed: no python_memory_info metric")
+            else:
+                registry.register(MemoryInfoCollector())
+            _STATE.single_process_registered = True
+        port = _conf().port
+        if port and _STATE.server is None:
+            _serve(registry, port)
+
+
+def _reset() -> None:
+    """Stop the server and the sampler and forget the settings (for tests)."""
+    with _LOCK:
+        if _STATE.server is not None:
+            server, thread = _STATE.server
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+        if _STATE.sampler is not None:
+            _STATE.sampler.stop()
+        _STATE.settings = None
+        _STATE.server = None
+        _STATE.sampler = None
+        _STATE.single_process_registered = False

@@ -1,0 +1,100 @@
+"""Timing of the Redis commands: ``<prefix>redis_seconds{command}`` (a wall-clock histogram).
+
+``includeme`` wraps ``redis.client.Redis.execute_command`` when ``C2C_TRACK_REDIS`` /
+``c2c.track_redis`` is true (the default). The wrapper is installed once per process: including
+the module again (another application, a test) never wraps it twice. The command label keeps at
+most ``C2C_PROMETHEUS_MAX_LABEL_VALUES`` distinct values.
+
+.. versionadded:: 6.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from c2cwsgiutils import _metrics, _settings
+from c2cwsgiutils._safety import never_raise
+
+__all__ = ["RedisStatsSettings", "includeme", "install", "uninstall"]
+
+_LOCK = threading.Lock()
+_MARK = "_c2cwsgiutils_original"
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisStatsSettings:
+    """Settings of the Redis statistics."""
+
+    track_redis: bool = _settings.knob(
+        True,
+        env="C2C_TRACK_REDIS",
+        ini="c2c.track_redis",
+        convert=_settings.as_bool,
+        doc="Time the Redis commands (`redis_seconds` metric).",
+    )
+
+
+def _command_name(args: tuple[Any, ...]) -> str:
+    if not args:
+        return ""
+    name = args[0]
+    if isinstance(name, bytes):
+        name = name.decode("ascii", "replace")
+    return str(name).upper()
+
+
+def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+    def execute_command(self: Any, *args: Any, **options: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(self, *args, **options)
+        finally:
+            duration = time.perf_counter() - start
+            with never_raise("timing a Redis command"):
+                metrics = _metrics.get()
+                metrics.redis_seconds.labels(command=metrics.redis_commands(_command_name(args))).observe(
+                    duration
+                )
+
+    setattr(execute_command, _MARK, original)
+    execute_command.__wrapped__ = original  # type: ignore[attr-defined]  # as functools.wraps does
+    execute_command.__doc__ = original.__doc__
+    return execute_command
+
+
+def install() -> None:
+    """Wrap ``redis.client.Redis.execute_command`` (once per process)."""
+    import redis.client
+
+    with _LOCK:
+        current = redis.client.Redis.execute_command
+        if hasattr(current, _MARK):
+            return
+        redis.client.Redis.execute_command = _wrap(current)  # type: ignore[method-assign]  # the one patch
+
+
+def uninstall() -> None:
+    """Restore the original ``execute_command`` (for tests)."""
+    import redis.client
+
+    with _LOCK:
+        current = redis.client.Redis.execute_command
+        original = getattr(current, _MARK, None)
+        if original is not None:
+            redis.client.Redis.execute_command = original  # type: ignore[method-assign]  # undo the patch
+
+
+def includeme(config: Any = None) -> None:
+    """Time the Redis commands when ``C2C_TRACK_REDIS`` is true (default)."""
+    settings = config.registry.settings if config is not None else None
+    conf = (
+        _settings.get(config.registry, RedisStatsSettings)
+        if config is not None
+        else _settings.resolve(RedisStatsSettings, settings)
+    )
+    if conf.track_redis:
+        install()

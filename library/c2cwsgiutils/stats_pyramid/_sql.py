@@ -1,0 +1,110 @@
+"""SQL statement timing: ``database_seconds{what, engine}`` from SQLAlchemy's cursor events.
+
+The listeners are added once per process on the ``Engine`` and ``Session`` classes (never added
+nor removed per statement): the start time is kept on the statement's execution context, so a
+failed statement cannot mislabel the next one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+from c2cwsgiutils import _metrics
+from c2cwsgiutils._safety import never_raise
+
+__all__ = ["install", "simplify"]
+
+_MAX_LENGTH = 200
+_START = "_c2c_stats_start"
+_SESSION_START = "c2cwsgiutils.stats.commit_start"
+_LOCK = threading.Lock()
+_INSTALLED = False
+
+_SUBSTITUTIONS = (
+    (re.compile(r"\s+"), " "),
+    (re.compile(r"'(?:[^']|'')*'"), "?"),  # string literals
+    (re.compile(r"%\(\w+\)s|%s|(?<![:\w]):\w+|\$\d+|\?"), "?"),  # bind parameters
+    (re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?\b"), "?"),  # numbers
+    (re.compile(r"\bIN \((?:\s*\?\s*,?)+\)", re.IGNORECASE), "IN (?)"),
+    (re.compile(r"\bIN \(\s*(?:\?\s*,\s*)*\?\s*\)", re.IGNORECASE), "IN (?)"),
+    (re.compile(r"^(\s*SELECT\b).*?(\bFROM\b)", re.IGNORECASE), r"\1 \2"),
+    (re.compile(r"^(\s*INSERT INTO \S+).*$", re.IGNORECASE), r"\1"),
+    (re.compile(r"\b(SET)\b.*?(\bWHERE\b|$)", re.IGNORECASE), r"\1 \2"),
+)
+
+
+def simplify(statement: str) -> str:
+    """Return the statement without its values and column lists, as a bounded metric label.
+
+    ``SELECT a, b FROM t WHERE id IN (1, 2)`` becomes ``SELECT FROM t WHERE id IN (?)``;
+    ``INSERT INTO t (a) VALUES (1)`` becomes ``INSERT INTO t``; ``UPDATE t SET a=1 WHERE id=2``
+    becomes ``UPDATE t SET WHERE id=?``.
+    """
+    for pattern, replacement in _SUBSTITUTIONS:
+        statement = pattern.sub(replacement, statement)
+    return statement.strip()[:_MAX_LENGTH]
+
+
+def _engine_label(engine: Any) -> str:
+    if engine is None:
+        return ""
+    url = engine.url
+    return f"{url.drivername}://{url.host or ''}/{url.database or ''}"
+
+
+def _before_cursor_execute(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    del conn, cursor, statement, parameters, executemany
+    if context is not None:
+        setattr(context, _START, time.perf_counter())
+
+
+def _after_cursor_execute(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    del cursor, parameters, executemany
+    start = getattr(context, _START, None)
+    if start is None:
+        return
+    duration = time.perf_counter() - start
+    with never_raise("timing an SQL statement"):
+        metrics = _metrics.get()
+        metrics.database_seconds.labels(
+            what=metrics.statements(simplify(statement)), engine=_engine_label(conn.engine)
+        ).observe(duration)
+
+
+def _before_commit(session: Any) -> None:
+    session.info[_SESSION_START] = time.perf_counter()
+
+
+def _after_commit(session: Any) -> None:
+    start = session.info.pop(_SESSION_START, None)
+    if start is None:
+        return
+    duration = time.perf_counter() - start
+    with never_raise("timing an SQL commit"):
+        _metrics.get().database_seconds.labels(what="commit", engine=_engine_label(session.bind)).observe(
+            duration
+        )
+
+
+def install() -> None:
+    """Listen to the SQL statements and commits of every engine and session (once per process)."""
+    global _INSTALLED  # noqa: PLW0603  # one set of class-level listeners per process
+    with _LOCK:
+        if _INSTALLED:
+            return
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+        from sqlalchemy.orm import Session
+
+        event.listen(Engine, "before_cursor_execute", _before_cursor_execute)
+        event.listen(Engine, "after_cursor_execute", _after_cursor_execute)
+        event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_commit", _after_commit)
+        _INSTALLED = True
