@@ -39,6 +39,7 @@ lint: venv ## Lint, check formatting and type-check the library
 	cd library && $(BIN)/mypy
 	cd demo && $(BIN)/ruff check c2cdemo && $(BIN)/ruff format --check c2cdemo
 	cd image && $(BIN)/ruff check . && $(BIN)/ruff format --check .
+	cd bench && $(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 .PHONY: format
 format: venv ## Fix what ruff can fix and format the code
@@ -93,3 +94,8 @@ docs: venv ## Regenerate the settings table of library/README.md from the code
 		p = pathlib.Path("README.md"); t = p.read_text(); \
 		table = _settings.reference(_settings.all_settings_classes()); \
 		p.write_text(re.sub(r"(<!-- settings:begin -->\n).*?(<!-- settings:end -->)", lambda m: m.group(1) + table + m.group(2), t, flags=re.S))'
+
+.PHONY: bench
+bench: venv ## Benchmark bare Pyramid against c2cwsgiutils with wrk on 127.0.0.1 (bench/README.md; not part of make test)
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

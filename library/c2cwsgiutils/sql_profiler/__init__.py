@@ -5,17 +5,46 @@ The plans are logged at INFO on the logger ``c2cwsgiutils.sql_profiler._impl`` (
 ``max_statements`` (1000) distinct statements are remembered. Enabling and disabling is
 thread-safe and never adds or removes SQLAlchemy listeners while queries run.
 
-The ``{base}/sql_profiler`` view (``C2C_SQL_PROFILER_ENABLED``) that toggles it in every process
-comes with the broadcast capability.
+The view ``GET {base}/sql_profiler[?enable=1|0]`` (route ``c2c_sql_profiler``, enabled by
+``C2C_SQL_PROFILER_ENABLED`` / ``c2c.sql_profiler_enabled``, secret-protected) toggles it in every
+process of the service (broadcast) and answers ``{"status": 200, "enabled": bool}``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Any
 
+from c2cwsgiutils import _settings
 from c2cwsgiutils.sql_profiler._impl import Profiler, format_statement, profiler
 
-__all__ = ["Profiler", "disable", "enable", "format_statement", "includeme", "is_enabled", "profiler"]
+__all__ = [
+    "Profiler",
+    "SqlProfilerSettings",
+    "disable",
+    "enable",
+    "format_statement",
+    "includeme",
+    "is_enabled",
+    "profiler",
+]
+
+_LOG = logging.getLogger(__name__)
+_CHANNEL = "c2c_sql_profiler"
+
+
+@dataclasses.dataclass(frozen=True)
+class SqlProfilerSettings:
+    """Settings of the SQL profiler view."""
+
+    enabled: bool = _settings.knob(
+        False,
+        env="C2C_SQL_PROFILER_ENABLED",
+        ini="c2c.sql_profiler_enabled",
+        convert=_settings.as_bool,
+        doc="Enable the view that switches the SQL profiler on and off in every process.",
+    )
 
 
 def enable() -> None:
@@ -33,7 +62,36 @@ def is_enabled() -> bool:
     return profiler.enabled
 
 
+def _toggle(enable: bool) -> dict[str, Any]:
+    """Broadcast receiver: switch the profiler of this process."""
+    if enable:
+        profiler.enable()
+    else:
+        profiler.disable()
+    return {"status": 200, "enabled": profiler.enabled}
+
+
+def _view(request: Any) -> dict[str, Any]:
+    from c2cwsgiutils import _audit, auth, broadcast
+
+    auth.auth_view(request)
+    value = request.params.get("enable")
+    if value is not None:
+        enable = _settings.as_bool(value)
+        _LOG.critical("SQL profiler enabled=%s (by %s)", enable, _audit.who(request))
+        broadcast.broadcast(_CHANNEL, params={"enable": enable}, expect_answers=True)
+        _audit.log(request, f"set the SQL profiler to enabled={enable}", "done")
+    return {"status": 200, "enabled": profiler.enabled}
+
+
 def includeme(config: Any) -> None:
-    """Nothing to configure yet: the view comes with the broadcast capability."""
-    del config
-    # TODO(issue 3): the {base}/sql_profiler view and its broadcast (Redis/admin issue).
+    """Register the ``c2c_sql_profiler`` view when ``C2C_SQL_PROFILER_ENABLED`` is true."""
+    if not _settings.get(config.registry, SqlProfilerSettings).enabled:
+        return
+    from c2cwsgiutils import broadcast
+
+    base_path = _settings.get(config.registry, _settings.CoreSettings).base_path
+    config.include("c2cwsgiutils.broadcast")
+    broadcast.subscribe(_CHANNEL, _toggle)
+    config.add_route("c2c_sql_profiler", base_path + "/sql_profiler", request_method="GET")
+    config.add_view(_view, route_name="c2c_sql_profiler", renderer="fast_json", http_cache=0)
