@@ -151,7 +151,10 @@ def reference(classes: list[type]) -> str:
                 continue
             env = f"`{meta['env']}`" if meta["env"] else "-"
             ini = f"`{meta['ini']}`" if meta["ini"] else "-"
-            default = "-" if field.default in (None, "", ()) else f"`{field.default}`"
+            default = field.default
+            if isinstance(default, tuple):
+                default = ",".join(str(item) for item in default)
+            default = "-" if default in (None, "") else f"`{default}`"
             lines.append(f"| {env} | {ini} | {default} | {meta['doc']} |")
     return "\n".join(lines) + "\n"
 

@@ -166,13 +166,13 @@ def mark_process_dead(pid: int) -> None:
 
 
 def cleanup() -> None:
-    """Forget the connections and threads inherited from the master (call in gunicorn's ``post_fork``)."""
-    import sys
+    """Forget what the worker inherited from the master (call in gunicorn's ``post_fork``).
 
-    for module_name in ("c2cwsgiutils.broadcast", "c2cwsgiutils.redis_utils"):
-        module = sys.modules.get(module_name)  # never imported: nothing to clean
-        if module is not None and hasattr(module, "cleanup"):
-            module.cleanup()
+    The master's metrics server is not the worker's; the worker's sampler thread is (re)started.
+    The Redis clients and the broadcaster need nothing here: they renew their connections and
+    threads in a forked child by themselves (``os.register_at_fork``), keeping the subscriptions
+    made before the fork (gunicorn ``--preload``).
+    """
     with _LOCK:
         _STATE.server = None
         if _STATE.sampler is not None:

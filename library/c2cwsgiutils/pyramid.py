@@ -18,12 +18,15 @@ CAPABILITIES = (
     "c2cwsgiutils.client_info",
     "c2cwsgiutils.pretty_json",
     "c2cwsgiutils.broadcast",
+    "c2cwsgiutils.stats_pyramid",
     "c2cwsgiutils.request_tracking",
+    "c2cwsgiutils.redis_stats",
     "c2cwsgiutils.auth",
     "c2cwsgiutils.db_maintenance_view",
     "c2cwsgiutils.logging_view",
     "c2cwsgiutils.sql_profiler",
     "c2cwsgiutils.version",
+    "c2cwsgiutils.prometheus",
     "c2cwsgiutils.debug",
     "c2cwsgiutils.errors",
     "c2cwsgiutils.index",
@@ -33,6 +36,7 @@ CAPABILITIES = (
 def includeme(config: Any) -> None:
     """Include every default capability of the library."""
     logging.captureWarnings(True)
+    config.include("c2cwsgiutils.sentry")
     config.add_settings(handle_exceptions=False)
     config.include(_extras.require("pyramid_tm", "standard", "c2cwsgiutils.pyramid"))
     config.include(_extras.require("cornice", "standard", "c2cwsgiutils.pyramid"))

@@ -11,6 +11,7 @@ most ``C2C_PROMETHEUS_MAX_LABEL_VALUES`` distinct values.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from c2cwsgiutils._safety import never_raise
 
 __all__ = ["RedisStatsSettings", "includeme", "install", "uninstall"]
 
+_LOG = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 _MARK = "_c2cwsgiutils_original"
 
@@ -96,5 +98,10 @@ def includeme(config: Any = None) -> None:
         if config is not None
         else _settings.resolve(RedisStatsSettings, settings)
     )
-    if conf.track_redis:
+    if not conf.track_redis:
+        return
+    try:
         install()
+    except ImportError:
+        # Without the redis package (extra ``broadcast``) there is no Redis command to time.
+        _LOG.debug("redis is not installed: no Redis command to time")

@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from c2cwsgiutils import _metrics, _prometheus_collectors, _prometheus_multiproc, prometheus, testing
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _reset_prometheus():
+    """Each test reads the environment again and leaves no server running."""
+    prometheus._reset()
+    _metrics.use_registry(None, reread_settings=True)
+    yield
+    prometheus._reset()
+    _metrics.use_registry(None, reread_settings=True)
+    _prometheus_collectors.MULTI_PROCESS_COLLECTOR_BROADCAST_CHANNELS.clear()
+
+
+def test_build_metric_name_uses_the_prefix_of_the_environment(monkeypatch):
+    """build_metric_name prepends C2C_PROMETHEUS_PREFIX, read on first use and not at import."""
+    assert prometheus.build_metric_name("x") == "c2cwsgiutils_x"
+    monkeypatch.setenv("C2C_PROMETHEUS_PREFIX", "svc_")
+    assert prometheus.build_metric_name("x") == "c2cwsgiutils_x"  # resolved once
+    _metrics.use_registry(None, reread_settings=True)
+    assert prometheus.build_metric_name("x") == "svc_x"
+
+
+def test_serialize_collected_data_keeps_gauges_and_counters_with_pid():
+    """Only gauge and counter families are serialised, each sample with the process id."""
+    registry = CollectorRegistry()
+    Gauge("g", "a gauge", ("kind",), registry=registry).labels(kind="a").set(3)
+    Counter("c", "a counter", registry=registry).inc(2)
+    Histogram("h", "a histogram", registry=registry).observe(1)
+    serialized = prometheus.serialize_collected_data(registry)
+    assert [(m["type"], m["args"]["name"]) for m in serialized] == [("gauge", "g"), ("counter", "c")]
+    assert serialized[0]["samples"] == [
+        {"name": "g", "labels": {"kind": "a", "pid": str(os.getpid())}, "value": 3}
+    ]
+    json.dumps(serialized)  # travels through a broadcast
+
+
+def test_custom_collector_rebuilds_families_from_answers(monkeypatch):
+    """Answers of the broadcast channels become families; missing answers and duplicates are skipped."""
+    from c2cwsgiutils import broadcast
+
+    registry = CollectorRegistry()
+    Gauge("worker_gauge", "per worker", registry=registry).set(7)
+    answer = prometheus.serialize_collected_data(registry)
+    calls = []
+
+    def fake_broadcast(channel, params=None, expect_answers=False, timeout=10):
+        calls.append((channel, expect_answers, timeout))
+        return [answer, None, answer]
+
+    monkeypatch.setattr(broadcast, "broadcast", fake_broadcast)
+    collector = prometheus.MultiProcessCustomCollector(timeout=2)
+    assert list(collector.collect()) == []  # no channel: no broadcast, no wait
+    assert calls == []
+    prometheus.MULTI_PROCESS_COLLECTOR_BROADCAST_CHANNELS.append("my_channel")
+    (family,) = list(collector.collect())
+    assert calls == [("my_channel", True, 2)]
+    assert family.name == "worker_gauge"
+    assert [(s.labels, s.value) for s in family.samples] == [({"pid": str(os.getpid())}, 7)]
+
+
+def test_memory_map_collector_reads_processes_and_skips_unreadable(monkeypatch):
+    """The smap gauge has this process's memory; unknown or forbidden processes are skipped."""
+    pid = str(os.getpid())
+    (family,) = list(prometheus.MemoryMapCollector(pids=[pid, "999999999"]).collect())
+    assert family.name == "c2cwsgiutils_process_smap_pss_bytes"
+    ((labels, value),) = [(s.labels, s.value) for s in family.samples]
+    assert labels["pid"] == pid
+    assert value > 1_000_000
+
+    def forbidden(path, *args, **kwargs):
+        raise PermissionError(path)
+
+    monkeypatch.setattr(_prometheus_collectors, "open", forbidden, raising=False)
+    (family,) = list(prometheus.MemoryMapCollector().collect())
+    assert family.samples == []
+
+
+def test_single_process_collectors(monkeypatch):
+    """start_single_process adds the resource and memory collectors and serves them on the port."""
+    port = _free_port()
+    monkeypatch.setenv("C2C_PROMETHEUS_PORT", str(port))
+    registry = CollectorRegistry()
+    prometheus.start_single_process(registry)
+    prometheus.start_single_process(registry)  # idempotent
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert 'c2cwsgiutils_python_resource{name="ru_maxrss"}' in text
+    assert 'c2cwsgiutils_python_memory_info{name="rss"}' in text
+
+
+def test_version_gauge(tmp_path, monkeypatch):
+    """Including the version module sets the version gauge with the git hash and package versions."""
+    path = tmp_path / "versions.json"
+    path.write_text(
+        json.dumps({"main": {"git_hash": "abc123"}, "packages": {"pyramid": "2.0.2", "my-app": "1.0"}})
+    )
+    monkeypatch.setenv("C2C_VERSIONS_PATH", str(path))
+    monkeypatch.setenv("C2C_PROMETHEUS_APPLICATION_PACKAGE", "my-app")
+    registry = CollectorRegistry()
+    _metrics.use_registry(registry, reread_settings=True)
+    testing.make_app({}, includes=("c2cwsgiutils.version",))
+    labels = {
+        "git_hash": "abc123",
+        "c2cwsgiutils": "<missing>",
+        "pyramid": "2.0.2",
+        "gunicorn": "<missing>",
+        "SQLAlchemy": "<missing>",
+        "application": "1.0",
+    }
+    assert registry.get_sample_value("c2cwsgiutils_version", labels) == 1
+
+
+_WORKER = """
+import os, sys
+from prometheus_client import Counter, Gauge, Histogram
+Counter("jobs", "jobs done", ["kind"]).labels(kind="a").inc(int(sys.argv[1]))
+Histogram("job_seconds", "durations").observe(0.5)
+Gauge("live_gauge", "per process", multiprocess_mode="liveall").set(1)
+Gauge("all_gauge", "per process", multiprocess_mode="all").set(2)
+"""
+
+
+def _run_workers(directory, count, increment=1):
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    pids = []
+    for _ in range(count):
+        process = subprocess.run(
+            [sys.executable, "-c", _WORKER + "print(os.getpid())", str(increment)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        pids.append(int(process.stdout))
+    return pids
+
+
+def _collect(directory):
+    samples = {}
+    for family in _prometheus_multiproc.ArchivingCollector(str(directory)).collect():
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_dead_workers_are_archived_with_monotonic_totals_and_bounded_files(tmp_path, monkeypatch):
+    """Dead workers' counters and histograms go into archives; their gauges disappear; few files remain."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    (tmp_path / "counter_999.db").write_bytes(b"stale")  # from a previous run
+    (tmp_path / "keep.txt").write_text("not ours")
+    assert _prometheus_multiproc.empty_directory(str(tmp_path)) == 1
+    assert os.listdir(tmp_path) == ["keep.txt"]
+
+    total = 0
+    for round_number in range(3):
+        pids = _run_workers(tmp_path, 4, increment=round_number + 1)
+        total += 4 * (round_number + 1)
+        before = _collect(tmp_path)
+        assert before[("jobs_total", (("kind", "a"),))] == total
+        assert before[("live_gauge", (("pid", str(pids[0])),))] == 1
+        for pid in pids:
+            prometheus.mark_process_dead(pid)
+        after = _collect(tmp_path)
+        assert after[("jobs_total", (("kind", "a"),))] == total
+        assert after[("job_seconds_count", ())] == 4 * (round_number + 1)
+        assert after[("job_seconds_bucket", (("le", "0.5"),))] == 4 * (round_number + 1)
+        assert not [key for key in after if key[0] in ("live_gauge", "all_gauge")]
+        assert sorted(os.listdir(tmp_path)) == ["counter_archive.db", "histogram_archive.db", "keep.txt"]
+
+
+def test_start_serves_the_workers_files_and_empties_the_directory(tmp_path, monkeypatch):
+    """start() empties the directory, then serves the files of the workers with the master collectors."""
+    port = _free_port()
+    monkeypatch.setenv("C2C_PROMETHEUS_PORT", str(port))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    _run_workers(tmp_path, 1, increment=5)
+    prometheus.start()
+    text = requests.get(f"http://127.0.0.1:{port}/", timeout=5).text
+    assert "jobs_total" not in text  # the previous run's files were removed
+    pids = _run_workers(tmp_path, 2, increment=3)
+    start = time.perf_counter()
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert time.perf_counter() - start < 2
+    assert 'jobs_total{kind="a"} 6.0' in text
+    assert f'live_gauge{{pid="{pids[1]}"}} 1.0' in text
+    assert "python_info{" in text
+    smap = [line for line in text.splitlines() if line.startswith("c2cwsgiutils_process_smap_pss_bytes{")]
+    assert any(f'pid="{os.getpid()}"' in line for line in smap)
+
+
+def test_start_without_port_does_nothing(tmp_path, monkeypatch):
+    """Without C2C_PROMETHEUS_PORT, start() neither serves nor touches the directory."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    (tmp_path / "counter_1.db").write_bytes(b"x")
+    prometheus.start()
+    assert os.listdir(tmp_path) == ["counter_1.db"]
+
+
+def test_worker_sampler_copies_process_and_gc_metrics():
+    """The worker sampler writes the process and GC metrics, and starts a single thread per process."""
+    sampler = _prometheus_multiproc.WorkerSampler(interval=60)
+    sampler.sample()
+    assert "process_resident_memory_bytes" in sampler._gauges
+    assert "python_gc_collections_total" in sampler._gauges
+    sampler.start()
+    thread = sampler._thread
+    sampler.start()
+    assert sampler._thread is thread
+    sampler.stop()
+    assert not thread.is_alive()

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from c2cwsgiutils import _metrics, redis_stats, testing
+
+redis = pytest.importorskip("redis")
+
+
+@pytest.fixture
+def registry():
+    """A fresh Prometheus registry, and the original redis client afterwards."""
+    reg = CollectorRegistry()
+    _metrics.use_registry(reg, reread_settings=True)
+    redis_stats.uninstall()
+    yield reg
+    redis_stats.uninstall()
+    _metrics.use_registry(None, reread_settings=True)
+
+
+def _count(registry, command):
+    return registry.get_sample_value("c2cwsgiutils_redis_seconds_count", {"command": command}) or 0
+
+
+def test_commands_are_timed_and_double_include_wraps_once(registry, redis_url):
+    """Redis commands are counted by name, once each, even when the module is included twice."""
+    testing.make_app({}, includes=("c2cwsgiutils.redis_stats",))
+    redis_stats.includeme()
+    client = redis.Redis.from_url(redis_url)
+    client.set("key", "value")
+    assert client.get("key") == b"value"
+    client.close()
+    assert _count(registry, "SET") == 1
+    assert _count(registry, "GET") == 1
+    assert not hasattr(redis.client.Redis.execute_command.__wrapped__, "_c2cwsgiutils_original")
+
+
+def test_failed_commands_are_timed_too(registry):
+    """A command that cannot reach Redis is still timed and the error reaches the caller."""
+    redis_stats.includeme()
+    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        client.ping()
+    assert _count(registry, "PING") == 1
+
+
+def test_disabled_by_setting(registry):
+    """C2C_TRACK_REDIS=false leaves the redis client untouched."""
+    testing.make_app({"c2c.track_redis": "false"}, includes=("c2cwsgiutils.redis_stats",))
+    assert not hasattr(redis.client.Redis.execute_command, "_c2cwsgiutils_original")
