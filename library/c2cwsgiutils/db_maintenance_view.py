@@ -19,7 +19,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from c2cwsgiutils import _audit, _settings, auth, broadcast, redis_utils
+from c2cwsgiutils import _admin, _audit, _settings, auth, broadcast, redis_utils
 
 __all__ = ["DbMaintenanceSettings", "includeme"]
 
@@ -101,9 +101,7 @@ def includeme(config: Any) -> None:
     """Register the view when enabled, and re-apply the maintenance mode stored in Redis."""
     if not _settings.get(config.registry, DbMaintenanceSettings).enabled:
         return
-    base_path = _settings.get(config.registry, _settings.CoreSettings).base_path
-    config.include("c2cwsgiutils.broadcast")
-    broadcast.subscribe(_CHANNEL, _set_readonly)
-    config.add_route("c2c_db_maintenance", base_path + "/db/maintenance", request_method="GET")
-    config.add_view(_view, route_name="c2c_db_maintenance", renderer="fast_json", http_cache=0)
+    _admin.add_admin_view(
+        config, "c2c_db_maintenance", "/db/maintenance", _view, channel=_CHANNEL, receiver=_set_readonly
+    )
     _restore(config.get_settings())

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from c2cwsgiutils import _audit, _settings, auth, broadcast, redis_utils
+from c2cwsgiutils import _admin, _audit, _settings, auth, broadcast, redis_utils
 
 __all__ = ["LoggingViewSettings", "includeme"]
 
@@ -239,9 +239,7 @@ def includeme(config: Any) -> None:
     """Register the view when ``C2C_LOG_VIEW_ENABLED`` is true, and re-apply the stored overrides."""
     if not _settings.get(config.registry, LoggingViewSettings).enabled:
         return
-    base_path = _settings.get(config.registry, _settings.CoreSettings).base_path
-    config.include("c2cwsgiutils.broadcast")
-    broadcast.subscribe(_CHANNEL, _set_level)
-    config.add_route("c2c_logging_level", base_path + "/logging/level", request_method="GET")
-    config.add_view(_logging_view, route_name="c2c_logging_level", renderer="fast_json", http_cache=0)
+    _admin.add_admin_view(
+        config, "c2c_logging_level", "/logging/level", _logging_view, channel=_CHANNEL, receiver=_set_level
+    )
     _restore_overrides(config.get_settings())

@@ -20,7 +20,7 @@ import time
 import traceback
 from typing import Any
 
-from c2cwsgiutils import _audit, _extras, _settings, auth, broadcast
+from c2cwsgiutils import _admin, _audit, _extras, _settings, auth, broadcast
 from c2cwsgiutils.broadcast import utils
 from c2cwsgiutils.debug import _memory
 from c2cwsgiutils.debug._memory import dump_memory_maps, get_size
@@ -273,7 +273,6 @@ def includeme(config: Any) -> None:
     if not _settings.get(config.registry, DebugSettings).enabled:
         return
     init_daemon(config)
-    base_path = _settings.get(config.registry, _settings.CoreSettings).base_path
+
     for name, path, view in _VIEWS:
-        config.add_route(name, base_path + path, request_method="GET")
-        config.add_view(view, route_name=name, renderer="fast_json", http_cache=0)
+        _admin.add_admin_view(config, name, path, view)

@@ -88,10 +88,8 @@ def includeme(config: Any) -> None:
     """Register the ``c2c_sql_profiler`` view when ``C2C_SQL_PROFILER_ENABLED`` is true."""
     if not _settings.get(config.registry, SqlProfilerSettings).enabled:
         return
-    from c2cwsgiutils import broadcast
+    from c2cwsgiutils import _admin
 
-    base_path = _settings.get(config.registry, _settings.CoreSettings).base_path
-    config.include("c2cwsgiutils.broadcast")
-    broadcast.subscribe(_CHANNEL, _toggle)
-    config.add_route("c2c_sql_profiler", base_path + "/sql_profiler", request_method="GET")
-    config.add_view(_view, route_name="c2c_sql_profiler", renderer="fast_json", http_cache=0)
+    _admin.add_admin_view(
+        config, "c2c_sql_profiler", "/sql_profiler", _view, channel=_CHANNEL, receiver=_toggle
+    )
