@@ -99,3 +99,11 @@ docs: venv ## Regenerate the settings table of library/README.md from the code
 bench: venv ## Benchmark bare Pyramid against c2cwsgiutils with wrk on 127.0.0.1 (bench/README.md; not part of make test)
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+.PHONY: bench-metrics
+bench-metrics: venv ## Scrape time and file count of the multiprocess metrics with 4 gunicorn workers (bench/README.md)
+	$(BIN)/python bench/prometheus_scrape.py
+
+.PHONY: bench-broadcast
+bench-broadcast: venv ## Round trip of a broadcast with answers across 4 gunicorn workers (bench/README.md)
+	$(BIN)/python bench/broadcast.py $(BENCH_ARGS)

@@ -105,3 +105,31 @@ def test_sleep_and_error(app):
 def test_get_size_counts_referenced_objects():
     """get_size includes the objects a container references."""
     assert debug.get_size([b"x" * 10_000]) > 10_000
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("stacks", {}, 200),
+        ("memory_maps", {}, 200),
+        ("headers", {}, 200),
+        ("sleep", {"time": "0"}, 204),
+        ("error", {"status": "418"}, 418),
+        ("show_refs.dot", {"analyze_type": "builtins.frozenset", "max_depth": "1"}, 200),
+    ],
+)
+def test_every_admin_action_writes_one_audit_line(app, path, params, status):
+    """Each protected debug view logs one audit line with who asked it and what."""
+    from c2cwsgiutils import testing
+
+    with testing.capture_logs("c2cwsgiutils.audit") as records:
+        app.get(
+            f"/c2c/debug/{path}",
+            params=params,
+            headers=_HEADERS,
+            status=status,
+            extra_environ={"REMOTE_ADDR": "192.0.2.7"},
+        )
+    lines = [record.getMessage() for record in records]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Admin action by 192.0.2.7 (SECRET)"), lines

@@ -143,6 +143,7 @@ def _memory_diff_view(request: Any) -> list[list[Any]]:
 
 def _memory_maps_view(request: Any) -> list[dict[str, Any]]:
     auth.auth_view(request)
+    _audit.log(request, "dump the memory maps", "done")
     return dump_memory_maps()
 
 
@@ -188,6 +189,7 @@ def _sleep_view(request: Any) -> Any:
         raise HTTPBadRequest("time must be a number of seconds") from None
     if not 0 <= seconds <= MAX_SLEEP:
         raise HTTPBadRequest(f"time must be between 0 and {MAX_SLEEP:g} seconds")
+    _audit.log(request, f"sleep {seconds:g} s", "started")
     time.sleep(seconds)
     return HTTPNoContent()
 
@@ -218,6 +220,7 @@ def _headers_view(request: Any) -> dict[str, Any]:
             )
         },
     }
+    _audit.log(request, "show the request headers", "done")
     if "status" in request.params:
         raise exception_response(_int(request, "status", 200, 200, 599), detail=result)
     return result
@@ -227,7 +230,9 @@ def _error_view(request: Any) -> Any:
     from pyramid.httpexceptions import exception_response
 
     auth.auth_view(request)
-    raise exception_response(_int(request, "status", 500, 400, 599), detail="Test")
+    status = _int(request, "status", 500, 400, 599)
+    _audit.log(request, f"raise an HTTP error {status}", "done")
+    raise exception_response(status, detail="Test")
 
 
 def _time_view(request: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ Runs gunicorn with 4 workers, sends 10 000 requests, with and without worker rec
 approach (``prometheus_client.multiprocess.mark_process_dead``: one file per dead worker), then
 prints the median scrape time and the number of files::
 
-    cd library && ../.venv/bin/python tests/bench_prometheus.py
+    make bench-metrics        # or: .venv/bin/python bench/prometheus_scrape.py
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "library" / "tests"))
 from test_prometheus_server import _APP  # after the path change on purpose
 
 _BIN = Path(sys.executable).parent
