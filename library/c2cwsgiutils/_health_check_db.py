@@ -8,6 +8,7 @@ connection, so the first probe after a restart already answers.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ import sqlalchemy.exc
 import sqlalchemy.orm
 
 from c2cwsgiutils._db_session import engine_name
+from c2cwsgiutils._safety import never_raise
 from c2cwsgiutils.health_check import EngineType
 
 
@@ -76,9 +78,40 @@ def db_check(
 
     def check(request: Any) -> Any:
         del request
-        return _with_session(engine, query)
+        start = time.perf_counter()
+        try:
+            return _with_session(engine, query)
+        finally:
+            _observe_db_check(engine, time.perf_counter() - start)
 
     return check
+
+
+def _observe_db_check(engine: sqlalchemy.engine.Engine, seconds: float) -> None:
+    """``<prefix>health_check_db_seconds{configuration, connection, check}`` (with prometheus_client)."""
+    with never_raise("recording the database health check metric"):
+        try:
+            from c2cwsgiutils import _metrics
+
+            histogram = _metrics.get().health_check_db_seconds
+        except ImportError:
+            return
+        histogram.labels(configuration="<default>", connection=engine_name(engine), check="database").observe(
+            seconds
+        )
+
+
+def _set_alembic_gauge(versions: dict[str, str], name: str, configuration: str) -> None:
+    """``<prefix>alembic_version{version, name, configuration} = 1`` (with prometheus_client)."""
+    with never_raise("recording the alembic version metric"):
+        try:
+            from c2cwsgiutils import _metrics
+
+            gauge = _metrics.get().alembic_version
+        except ImportError:
+            return
+        for version in set(versions.values()):
+            gauge.labels(version=version, name=name, configuration=configuration).set(1)
 
 
 def db_check_name(engine: sqlalchemy.engine.Engine) -> str:
@@ -128,6 +161,7 @@ def alembic_check(
                     f"{', '.join(sorted(found)) or 'none'} instead of {', '.join(sorted(heads))}"
                 )
             versions[engine_name(engine)] = ", ".join(sorted(found))
+        _set_alembic_gauge(versions, name, alembic_ini_path)
         values = set(versions.values())
         return values.pop() if len(values) == 1 else versions
 

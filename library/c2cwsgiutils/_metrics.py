@@ -13,7 +13,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from c2cwsgiutils import _settings
 
@@ -92,6 +92,20 @@ def _histogram(registry: Any, name: str, documentation: str, labels: tuple[str, 
     return _once(registry, name, lambda: Histogram(name, documentation, labels, registry=registry))
 
 
+def _gauge(
+    registry: Any,
+    name: str,
+    documentation: str,
+    labels: tuple[str, ...],
+    mode: Literal["liveall", "livemostrecent"],
+) -> Any:
+    from prometheus_client import Gauge
+
+    return _once(
+        registry, name, lambda: Gauge(name, documentation, labels, registry=registry, multiprocess_mode=mode)
+    )
+
+
 class Metrics:
     """The library's metrics on one registry."""
 
@@ -118,6 +132,27 @@ class Metrics:
         )
         self.pyramid_render_seconds = _histogram(
             registry, prefix + "pyramid_render_seconds", "Duration of the Pyramid renderers", http_labels
+        )
+        self.health_check_db_seconds = _histogram(
+            registry,
+            prefix + "health_check_db_seconds",
+            "Duration of the database health checks",
+            ("configuration", "connection", "check"),
+        )
+        self.health_check_failure = _gauge(
+            registry,
+            prefix + "health_check_failure",
+            "1 when the last run of the health check failed, 0 when it passed",
+            ("name",),
+            # The most recent result among the live processes (the reference broadcast each success).
+            "livemostrecent",
+        )
+        self.alembic_version = _gauge(
+            registry,
+            prefix + "alembic_version",
+            "Alembic version of the database (value 1)",
+            ("version", "name", "configuration"),
+            "liveall",
         )
         self.hosts = BoundedLabel(conf.max_label_values)
         self.statements = BoundedLabel(conf.max_label_values)

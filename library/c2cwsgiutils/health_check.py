@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from c2cwsgiutils import _settings
+from c2cwsgiutils._safety import never_raise
 
 __all__ = [
     "EngineType",
@@ -344,6 +345,7 @@ class HealthCheck:
             except _CheckFailedError as error:
                 failures[check.name] = error.entry(check.level, with_details)
                 _LOG.warning("Health check %s failed", check.name, exc_info=error.__cause__)
+        _record_results(successes, failures)
         status = 500 if failures else 200
         return {"status": status, "successes": successes, "failures": failures}
 
@@ -362,6 +364,21 @@ class HealthCheck:
         if _wants_health_json(request):
             return _health_json_response(request, report)
         return _json_response(request, report)
+
+
+def _record_results(successes: dict[str, Any], failures: dict[str, Any]) -> None:
+    """Set ``<prefix>health_check_failure{name}`` (when prometheus_client is installed)."""
+    with never_raise("recording the health check metrics"):
+        try:
+            from c2cwsgiutils import _metrics
+
+            gauge = _metrics.get().health_check_failure
+        except ImportError:
+            return
+        for name in successes:
+            gauge.labels(name=name).set(0)
+        for name in failures:
+            gauge.labels(name=name).set(1)
 
 
 def _configured_redis(settings: Any) -> str:
