@@ -42,16 +42,20 @@ def gunicorn(
     }
     command = [str(Path(sys.executable).parent / "gunicorn"), "--preload", "--workers", str(workers)]
     command += ["--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5", app]
-    process = subprocess.Popen(command, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the workers.
+    log_path = tmp_path / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         try:
-            output = process.communicate(timeout=20)[0].decode()
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-            output = process.communicate(timeout=10)[0].decode()
+            process.wait(timeout=10)
+    output = log_path.read_text(encoding="utf-8", errors="replace")
     for traceback in output.split("Traceback (most recent call last)")[1:]:
         assert expected_error is not None, output
         assert expected_error in traceback, output

@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import redis
 import requests
+from _gunicorn import gunicorn
 
 from c2cwsgiutils import testing
 
@@ -121,20 +118,8 @@ def _free_port():
 def test_level_reaches_every_gunicorn_worker(redis_url, tmp_path):
     """A level set through one request is applied in every worker of a preloaded gunicorn."""
     pytest.importorskip("gunicorn")
-    port = _free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(Path(__file__).parent),
-        "C2C_REDIS_URL": redis_url,
-        "C2C_SECRET": _SECRET,
-        "C2C_LOG_VIEW_ENABLED": "1",
-    }
-    command = [str(Path(sys.executable).parent / "gunicorn"), "--preload", "--workers", "2"]
-    command += ["--bind", f"127.0.0.1:{port}", "_redis_app:app"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    env = {"C2C_REDIS_URL": redis_url, "C2C_SECRET": _SECRET, "C2C_LOG_VIEW_ENABLED": "1"}
+    with gunicorn("_redis_app:app", env, tmp_path) as url:
         deadline = time.monotonic() + 30
         pids = set()
         while len(pids) < 2:  # both workers are up
@@ -156,7 +141,3 @@ def test_level_reaches_every_gunicorn_worker(redis_url, tmp_path):
             seen[whoami["pid"]] = whoami["level"]
         assert set(seen.values()) == {"ERROR"}
         assert len(seen) == 2
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=20)[0].decode()
-    assert "Traceback" not in output, output
