@@ -7,9 +7,9 @@ same import.
 # From the library (c2cwsgiutils.gunicorn_config): bind :8080, gthread workers, workers from
 # GUNICORN_WORKERS (default: from the container's CPU quota), threads from GUNICORN_THREADS (10),
 # the application from --paste / C2CWSGIUTILS_CONFIG, logging from the ini file (JSON with
-# LOG_TYPE=json), the access log without secrets. The Prometheus hooks (on_starting, post_fork,
-# child_exit) and the graceful SIGTERM drain of the health check come with the library's
-# prometheus and health_check capabilities, through this same import.
+# LOG_TYPE=json), the access log without secrets, and the Prometheus hooks (on_starting,
+# post_fork, child_exit). The graceful SIGTERM drain is C2C_HEALTH_CHECK_DRAIN_SECONDS (the
+# health check installs it in each worker).
 import os
 
 from c2cwsgiutils.gunicorn_config import *  # noqa: F403  # the library's settings are the base
