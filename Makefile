@@ -54,7 +54,9 @@ unit: venv ## Run the library's tests with branch coverage
 .PHONY: template-test
 template-test: venv ## Bake every variant of the service template (template/) and run each one's make test
 	cd template && $(BIN)/ruff check hooks tests && $(BIN)/ruff format --check hooks tests
-	cd template && $(BIN)/pytest -p no:cacheprovider -q tests
+	@if $(DOCKER) info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; fi
+	cd template && DOCKER=$(DOCKER) IMAGE=$(IMAGE) REQUIRE_DOCKER=$(REQUIRE_DOCKER) \
+		$(BIN)/pytest -p no:cacheprovider -q tests $(PYTEST_ARGS)
 
 .PHONY: test
 test: lint unit template-test image-test ## Run every test layer (lint, types, unit, real-server and container tests)
