@@ -26,6 +26,8 @@ import json
 import logging
 import logging.handlers
 import socket
+import sys
+import traceback
 from typing import IO, Any
 
 import orjson
@@ -71,9 +73,13 @@ _SYSLOG_SEVERITY = {
     logging.DEBUG: 7,
 }
 _OPTIONS = orjson.OPT_NON_STR_KEYS
+_OPTIONS_NEWLINE = _OPTIONS | orjson.OPT_APPEND_NEWLINE
 # Key of the per-request cache of the request fields in the WSGI environ.
 _REQUEST_FIELDS_KEY = "c2cwsgiutils.pyramid_logging.fields"
 _TRACEBACK_FORMATTER = logging.Formatter()
+# JSON name of each extra attribute seen (see _extra_name), bounded.
+_EXTRA_NAMES: dict[str, str] = {}
+_EXTRA_NAMES_MAX = 4096
 
 _host: str | None = None
 
@@ -126,21 +132,132 @@ def _message(record: logging.LogRecord) -> str:
     return redact(message)
 
 
-def _full_message(record: logging.LogRecord, message: str) -> str | None:
-    if not (record.exc_info or record.exc_text or record.stack_info):
-        return None
+class _CachedStackSummary(traceback.StackSummary):
+    """A ``StackSummary`` that formats each code position once per process.
+
+    ``StackSummary.format_frame_summary`` reads the source line and, since Python 3.11, parses it
+    to place the ``^^^`` markers: most of the cost of a traceback. Its text only depends on the
+    position (file, lines, columns, function), so it is kept in a bounded cache; the output is
+    the standard library's, character for character.
+    """
+
+    def format_frame_summary(self, frame_summary: traceback.FrameSummary) -> str:
+        """Return the cached text of ``frame_summary`` (computed by the standard library once)."""
+        if frame_summary.locals is not None:
+            return super().format_frame_summary(frame_summary)
+        key = (
+            frame_summary.filename,
+            frame_summary.lineno,
+            frame_summary.end_lineno,
+            frame_summary.colno,
+            frame_summary.end_colno,
+            frame_summary.name,
+        )
+        text = _FRAME_TEXTS.get(key)
+        if text is None:
+            text = super().format_frame_summary(frame_summary)
+            if len(_FRAME_TEXTS) >= _FRAME_TEXTS_MAX:
+                _FRAME_TEXTS.clear()
+            _FRAME_TEXTS[key] = text
+        return text
+
+
+# Text of a traceback frame by code position (see _CachedStackSummary), bounded.
+_FRAME_TEXTS: dict[tuple[object, ...], str] = {}
+_FRAME_TEXTS_MAX = 4096
+# "Traceback (most recent call last):" and the frames of a traceback, plain and redacted, by the
+# positions of its frames: (id(code), last instruction, line) each. The value keeps the code
+# objects alive, so that their ids cannot be reused while the entry exists. Bounded.
+_STACK_TEXTS: dict[tuple[int, ...], tuple[tuple[object, ...], str, str]] = {}
+_STACK_TEXTS_MAX = 1024
+_TRACEBACK_HEADER = "Traceback (most recent call last):\n"
+
+
+def _cached_stack(exception: traceback.TracebackException) -> None:
+    """Make ``exception``, its chain and the members of its groups format frames from the cache."""
+    pending = [exception]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.stack = _CachedStackSummary(current.stack)
+        pending.extend(chained for chained in (current.__cause__, current.__context__) if chained is not None)
+        pending.extend(current.exceptions or ())
+
+
+def _stack_texts(exc_value: BaseException, exc_traceback: Any) -> tuple[str, str]:
+    """The header and frames of a traceback without chained exceptions, plain and redacted."""
+    key: list[int] = []
+    codes: list[object] = []
+    tb = exc_traceback
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        key += (id(code), tb.tb_lasti, tb.tb_lineno)
+        codes.append(code)
+        tb = tb.tb_next
+    frozen_key = tuple(key)
+    cached = _STACK_TEXTS.get(frozen_key)
+    if cached is None:
+        exception = traceback.TracebackException(
+            type(exc_value), exc_value, exc_traceback, lookup_lines=False, compact=True
+        )
+        plain = _TRACEBACK_HEADER + "".join(_CachedStackSummary(exception.stack).format())
+        if len(_STACK_TEXTS) >= _STACK_TEXTS_MAX:
+            _STACK_TEXTS.clear()
+        cached = _STACK_TEXTS[frozen_key] = (tuple(codes), plain, redact(plain))
+    return cached[1], cached[2]
+
+
+def _exception_texts(exc_info: Any) -> tuple[str, str]:
+    """``logging.Formatter.formatException(exc_info)`` (the same text) and its redacted version.
+
+    Formatting a traceback is most of the cost of a record with ``exc_info``: the text of each
+    frame is cached by code position, and the whole list of frames of an exception without
+    cause or context by the positions of its frames; only the last line (the exception and its
+    message) is formatted and redacted for each record. Source lines are read once per position,
+    without the ``linecache.checkcache`` file checks of each traceback.
+    """
+    _, exc_value, exc_traceback = exc_info
+    if not isinstance(exc_value, BaseException):
+        plain = _TRACEBACK_FORMATTER.formatException(exc_info)
+        return plain, redact(plain)
+    if (
+        exc_traceback is not None
+        and exc_value.__cause__ is None
+        and (exc_value.__context__ is None or exc_value.__suppress_context__)
+        and not isinstance(exc_value, BaseExceptionGroup)
+        and getattr(sys, "tracebacklimit", None) is None
+    ):
+        stack_plain, stack_redacted = _stack_texts(exc_value, exc_traceback)
+        last = "".join(traceback.format_exception_only(type(exc_value), exc_value)).removesuffix("\n")
+        return stack_plain + last, stack_redacted + redact(last)
+    exception = traceback.TracebackException(
+        type(exc_value), exc_value, exc_traceback, lookup_lines=False, compact=True
+    )
+    _cached_stack(exception)
+    plain = "".join(exception.format()).removesuffix("\n")
+    return plain, redact(plain)
+
+
+def _full_message(record: logging.LogRecord, message: str) -> str:
+    """Message, traceback and stack of the record, redacted (``message`` already is)."""
     parts = [message]
     try:
         if record.exc_info and not record.exc_text:
+            plain, redacted = _exception_texts(record.exc_info)
             # Cached on the record, as logging.Formatter does, for the other handlers.
-            record.exc_text = _TRACEBACK_FORMATTER.formatException(record.exc_info)
-        if record.exc_text:
-            parts.append(record.exc_text)
+            record.exc_text = plain
+            parts.append(redacted)
+        elif record.exc_text:
+            parts.append(redact(record.exc_text))
         if record.stack_info:
-            parts.append(_TRACEBACK_FORMATTER.formatStack(record.stack_info))
+            parts.append(redact(_TRACEBACK_FORMATTER.formatStack(record.stack_info)))
     except Exception:
         parts.append("<the traceback cannot be formatted>")
-    return redact("\n".join(parts))
+    # Redacted part by part: a secret value never spans the line break between two parts.
+    return "\n".join(parts)
 
 
 def _request_fields(request: Any) -> dict[str, Any]:
@@ -165,50 +282,57 @@ def _request_fields(request: Any) -> dict[str, Any]:
     return fields
 
 
-def _add_context(data: dict[str, Any]) -> None:
-    request = _context.current_request.get()
+def _extra_name(key: str) -> str:
+    """JSON name of an ``extra=`` attribute: ``extra_<name>`` when it would replace a fixed field."""
+    name = f"extra_{key}" if key in _PROTECTED_FIELDS else key
+    if len(_EXTRA_NAMES) < _EXTRA_NAMES_MAX and isinstance(key, str):
+        _EXTRA_NAMES[key] = name
+    return name
+
+
+def _add_context(data: dict[str, Any], request: Any, trace: tuple[str, str, str] | None) -> None:
     if request is not None:
         data.update(_request_fields(request))
         route = getattr(request, "matched_route", None)
         if route is not None:
             data["matched_route"] = route.name
-    trace = _context.current_trace.get()
     if trace is not None:
         data["trace_id"] = trace[0]
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    # Read from the record's __dict__: a dictionary lookup is cheaper than an attribute lookup.
+    attributes = vars(record)
     message = _message(record)
-    name = record.name
+    name = attributes["name"]
+    levelno = attributes["levelno"]
     data: dict[str, Any] = {
         "host": _host or _get_host(),
         "msg": message,
-        "timestamp": record.created,
-        "level": _SYSLOG_SEVERITY.get(record.levelno) or _custom_severity(record.levelno),
+        "timestamp": attributes["created"],
+        "level": _SYSLOG_SEVERITY.get(levelno) or _custom_severity(levelno),
         "logger_name": name,
         "source_facility": name,
-        "file": record.pathname,
-        "line": record.lineno,
-        "function": record.funcName,
-        "pid": record.process,
-        "thread_name": record.threadName,
-        "process_name": record.processName,
-        "level_name": record.levelname,
+        "file": attributes["pathname"],
+        "line": attributes["lineno"],
+        "function": attributes["funcName"],
+        "pid": attributes["process"],
+        "thread_name": attributes["threadName"],
+        "process_name": attributes["processName"],
+        "level_name": attributes["levelname"],
     }
-    full_message = _full_message(record, message)
-    if full_message is not None:
-        data["full_message"] = full_message
+    if attributes["exc_info"] or attributes["exc_text"] or attributes["stack_info"]:
+        data["full_message"] = _full_message(record, message)
         data["full_msg"] = "true"
-    _add_context(data)
-    attributes = vars(record)
-    # A set difference in C instead of a Python loop over the two dozen standard attributes.
-    extras = attributes.keys() - _STANDARD_ATTRIBUTES
-    if extras:
-        for key in sorted(extras):
-            value = attributes[key]
-            data[f"extra_{key}" if key in _PROTECTED_FIELDS else key] = (
-                redact(value) if isinstance(value, str) else value
-            )
+    request = _context.current_request.get()
+    trace = _context.current_trace.get()
+    if request is not None or trace is not None:
+        _add_context(data, request, trace)
+    # The extras, in the order they were given; their JSON names are cached by attribute name.
+    for key, value in attributes.items():
+        if key not in _STANDARD_ATTRIBUTES:
+            name = _EXTRA_NAMES.get(key) or _extra_name(key)
+            data[name] = redact(value) if isinstance(value, str) else value
     return data
 
 
@@ -224,14 +348,15 @@ def _sanitized(data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def serialize(record: logging.LogRecord) -> bytes:
-    """Return the JSON object (UTF-8, no newline) that the handlers write for ``record``.
+def serialize(record: logging.LogRecord, *, newline: bool = False) -> bytes:
+    """Return the JSON object (UTF-8) that the handlers write for ``record``.
 
     Never raises: a record whose fields cannot be serialised still gives an object with its
     message and level.
 
     Args:
         record: the log record.
+        newline: end the document with a line feed.
 
     Returns:
         The JSON document.
@@ -245,10 +370,11 @@ def serialize(record: logging.LogRecord) -> bytes:
             "logger_name": _safe_text(getattr(record, "name", "")),
             "full_msg": "the log record cannot be read",
         }
+    options = _OPTIONS_NEWLINE if newline else _OPTIONS
     try:
-        return orjson.dumps(data, default=_default, option=_OPTIONS)
+        return orjson.dumps(data, default=_default, option=options)
     except Exception:
-        return orjson.dumps(_sanitized(data), default=_default, option=_OPTIONS)
+        return orjson.dumps(_sanitized(data), default=_default, option=options)
 
 
 class JsonLogHandler(logging.StreamHandler):  # type: ignore[type-arg]  # IO[str] in typeshed only
@@ -271,7 +397,7 @@ class JsonLogHandler(logging.StreamHandler):  # type: ignore[type-arg]  # IO[str
     def emit(self, record: logging.LogRecord) -> None:
         """Write the JSON line of ``record`` and flush; errors go to ``handleError``, never up."""
         try:
-            line = serialize(record).decode("utf-8") + "\n"
+            line = serialize(record, newline=True).decode("utf-8")
             stream = self.stream
             try:
                 stream.write(line)

@@ -1,0 +1,180 @@
+"""Benchmark (not a test): JSON log records/s of the library's handler against python-json-logger.
+
+In one process, a logger with a single handler writing to a null stream (``write``/``flush`` do
+nothing, so the figure is the logging and formatting cost only) logs ``--records`` records per
+run, for three cases: a plain message, a message with ``%`` args and ``extra=`` fields, and
+``logger.exception`` (a traceback of a few frames). The handlers, alternated A/B/A/B
+``--rounds`` times. Time is the CPU time of the process (``time.process_time``), so that the
+other processes of a shared machine count less:
+
+- **c2c**: ``c2cwsgiutils.pyramid_logging.JsonLogHandler`` (what ``LOG_TYPE=json`` uses);
+- **pjl**: ``logging.StreamHandler`` with python-json-logger's ``JsonFormatter`` writing the same
+  fields (timestamp, level, logger, file, line, function, pid, thread, process, message, host as
+  a static field) with its default serialiser (``json.dumps``);
+- **pjl-min** (for information): the same formatter with its default format (message + extras).
+
+Usage::
+
+    .venv/bin/python bench/json_log.py [--records 20000] [--rounds 5] [--profile CASE]
+
+Prints the median records/s [min-max] per case and handler and the ratio c2c / pjl. With
+``--profile plain|extra|exc_info``, profiles the c2c handler on that case with cProfile instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import logging
+import pstats
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from c2cwsgiutils.pyramid_logging import JsonLogHandler
+from pythonjsonlogger.json import JsonFormatter
+
+_PJL_FIELDS = (
+    "%(created)f %(levelname)s %(levelno)d %(name)s %(pathname)s %(lineno)d %(funcName)s "
+    "%(process)d %(threadName)s %(processName)s %(message)s"
+)
+
+
+class _NullStream:
+    """A text stream that drops what it is given."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _handlers() -> dict[str, Callable[[], logging.Handler]]:
+    def c2c() -> logging.Handler:
+        return JsonLogHandler(_NullStream())  # type: ignore[arg-type]  # a duck-typed text stream
+
+    def pjl() -> logging.Handler:
+        handler = logging.StreamHandler(_NullStream())
+        handler.setFormatter(JsonFormatter(_PJL_FIELDS, static_fields={"host": socket.getfqdn()}))
+        return handler
+
+    def pjl_min() -> logging.Handler:
+        handler = logging.StreamHandler(_NullStream())
+        handler.setFormatter(JsonFormatter())
+        return handler
+
+    return {"c2c": c2c, "pjl": pjl, "pjl-min": pjl_min}
+
+
+def _fail(depth: int) -> None:
+    if depth == 0:
+        msg = "the order 42 cannot be found"
+        raise KeyError(msg)
+    _fail(depth - 1)
+
+
+def _plain(logger: logging.Logger, count: int) -> None:
+    for _ in range(count):
+        logger.info("the service is ready")
+
+
+def _extra(logger: logging.Logger, count: int) -> None:
+    extra = {"request_id": "4f9c0d1e-5a5b", "status": 200, "duration": 0.0123, "route": "items"}
+    for index in range(count):
+        logger.info("user %s read %d items from %s", "alice", index, "/api/items", extra=extra)
+
+
+def _exc_info(logger: logging.Logger, count: int) -> None:
+    for _ in range(count):
+        try:
+            _fail(3)
+        except KeyError:
+            logger.exception("cannot load the order")
+
+
+CASES: dict[str, Callable[[logging.Logger, int], None]] = {
+    "plain": _plain,
+    "extra": _extra,
+    "exc_info": _exc_info,
+}
+
+
+def _logger(handler: logging.Handler) -> logging.Logger:
+    logger = logging.getLogger("bench.json_log")
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def measure(case: str, handler: logging.Handler, records: int) -> float:
+    """Return the records/s of ``handler`` for ``records`` records of ``case``."""
+    logger = _logger(handler)
+    CASES[case](logger, min(records, 200))  # warm-up (host name, caches)
+    start = time.process_time()
+    CASES[case](logger, records)
+    return records / (time.process_time() - start)
+
+
+def _spread(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):9.0f} [{min(values):.0f}-{max(values):.0f}]"
+
+
+def _profile(case: str, records: int) -> None:
+    handler = _handlers()["c2c"]()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    measure(case, handler, records)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the measurements and print the table; return 0."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--records", type=int, default=20_000, help="records per run (default 20000)")
+    parser.add_argument("--rounds", type=int, default=5, help="A/B rounds (default 5)")
+    parser.add_argument("--profile", choices=sorted(CASES), help="profile the c2c handler on a case")
+    args = parser.parse_args(argv)
+    if args.profile:
+        _profile(args.profile, args.records)
+        return 0
+    factories = _handlers()
+    results: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.rounds):
+        for case in CASES:
+            for name, factory in factories.items():
+                results.setdefault((case, name), []).append(measure(case, factory(), args.records))
+    print(f"JSON log records/s, {args.records} records x {args.rounds} rounds, median [min-max]:")
+    print(f"{'case':<9} " + " ".join(f"{name:>24}" for name in factories) + f" {'c2c/pjl':>8}")
+    summary = []
+    for case in CASES:
+        cells = [_spread(results[case, name]) for name in factories]
+        ratio = statistics.median(results[case, "c2c"]) / statistics.median(results[case, "pjl"])
+        print(f"{case:<9} " + " ".join(f"{cell:>24}" for cell in cells) + f" {ratio:7.2f}x")
+        summary.append(f"{case} {ratio:.2f}x")
+    print("ratios c2c/python-json-logger (target >= 2x): " + ", ".join(summary))
+    return 0
+
+
+def run_for_harness(records: int, rounds: int) -> dict[str, float]:
+    """Return the c2c/pjl ratio of each case (used by ``run.py``)."""
+    factories = _handlers()
+    results: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for case in CASES:
+            for name in ("c2c", "pjl"):
+                results.setdefault((case, name), []).append(measure(case, factories[name](), records))
+    return {
+        case: statistics.median(results[case, "c2c"]) / statistics.median(results[case, "pjl"])
+        for case in CASES
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
