@@ -26,6 +26,7 @@ DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
 IMAGE = os.environ.get("IMAGE", "c2cwsgiutils:latest")
 SERVICE_DIR = Path(__file__).resolve().parent / "service"
 POSTGRES_DIR = Path(__file__).resolve().parent / "postgres"
+REDIS_DIR = Path(__file__).resolve().parent / "redis"
 APP_UID = "33333"
 STARTUP_TIMEOUT = 30.0
 
@@ -50,6 +51,7 @@ class Service:
     url: str
     started: float
     ready_after: float
+    metrics_url: str
 
 
 def _wait_ready(url: str, started: float) -> float:
@@ -67,7 +69,7 @@ def _wait_ready(url: str, started: float) -> float:
 
 @pytest.fixture(scope="module")
 def service_image() -> Iterator[str]:
-    tag = f"c2cwsgiutils-test-service:{uuid.uuid4().hex[:12]}"
+    tag = f"c2cimg-test-service:{uuid.uuid4().hex[:12]}"
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
     subprocess.run(
         [DOCKER, "build", "--quiet", "--build-arg", f"IMAGE={IMAGE}", "--tag", tag, str(SERVICE_DIR)],
@@ -83,7 +85,7 @@ def service_image() -> Iterator[str]:
 
 
 def _run(image: str, *options: str, command: tuple[str, ...] = ()) -> Iterator[Service]:
-    name = f"c2cwsgiutils-test-{uuid.uuid4().hex[:12]}"
+    name = f"c2cimg-test-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()
     docker(
         "run",
@@ -92,6 +94,8 @@ def _run(image: str, *options: str, command: tuple[str, ...] = ()) -> Iterator[S
         name,
         "--publish",
         "127.0.0.1::8080",
+        "--publish",
+        "127.0.0.1::9090",
         "--env",
         "LOG_TYPE=json",
         "--env",
@@ -105,7 +109,10 @@ def _run(image: str, *options: str, command: tuple[str, ...] = ()) -> Iterator[S
         *command,
     )
     try:
-        port = docker("port", name, "8080/tcp").stdout.split()[0].rsplit(":", 1)[1]
+        port, metrics_port = (
+            docker("port", name, f"{internal}/tcp").stdout.split()[0].rsplit(":", 1)[1]
+            for internal in (8080, 9090)
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             ready_after = _wait_ready(url, started)
@@ -113,7 +120,7 @@ def _run(image: str, *options: str, command: tuple[str, ...] = ()) -> Iterator[S
             logs = docker("logs", "--tail", "30", name, check=False)
             tail = "\n".join(line[:300] for line in (logs.stdout + logs.stderr).splitlines())
             raise AssertionError(f"{error}\n{tail}") from None
-        yield Service(name, url, started, ready_after)
+        yield Service(name, url, started, ready_after, f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         docker("rm", "--force", "--volumes", name, check=False)
 
@@ -128,13 +135,16 @@ def own_service(service_image: str) -> Iterator[Service]:
     yield from _run(service_image)
 
 
-def test_health_check_answers_quickly(service: Service) -> None:
-    """The service answers 200 on its health check within a few seconds of ``docker run``."""
+def test_health_check_answers(service: Service) -> None:
+    """The service answers 200 on its health check, with the service's own check.
+
+    The start-up time is printed, not asserted (a shared machine is noisy): ``image/measure.py``
+    measures it.
+    """
     status, body = get(service.url + "/c2c/health_check?max_level=1")
     assert status == 200
     assert json.loads(body)["successes"]["always"]["level"] == 1
     print(f"first 200 on the health check {service.ready_after:.2f} s after docker run")
-    assert service.ready_after < 10
 
 
 def test_versions_json_is_served(service: Service) -> None:
@@ -236,25 +246,39 @@ def test_final_stage_has_no_compiler_and_has_labels() -> None:
     assert "org.opencontainers.image.revision" in labels
 
 
-@pytest.fixture
-def postgres_network() -> Iterator[tuple[str, str]]:
-    """A network with a PostgreSQL container reachable as ``db``; yields the network and container names."""
-    suffix = uuid.uuid4().hex[:12]
-    image, network, name = (
-        f"c2cwsgiutils-test-postgres:{suffix}",
-        f"c2cwsgiutils-test-{suffix}",
-        f"db-{suffix}",
-    )
+def _build(directory: Path, name: str) -> Iterator[str]:
+    """Build ``directory``'s image with a unique tag, yield the tag, remove the image."""
+    tag = f"c2cimg-test-{name}:{uuid.uuid4().hex[:12]}"
     subprocess.run(
-        [DOCKER, "build", "--quiet", "--tag", image, str(POSTGRES_DIR)],
+        [DOCKER, "build", "--quiet", "--tag", tag, str(directory)],
         check=True,
         capture_output=True,
         env={**os.environ, "DOCKER_BUILDKIT": "1"},
         timeout=600,
     )
+    try:
+        yield tag
+    finally:
+        docker("image", "rm", "--force", tag, check=False)
+
+
+@pytest.fixture(scope="module")
+def postgres_image() -> Iterator[str]:
+    yield from _build(POSTGRES_DIR, "postgres")
+
+
+@pytest.fixture(scope="module")
+def redis_image() -> Iterator[str]:
+    yield from _build(REDIS_DIR, "redis")
+
+
+def _backing_service(image: str, alias: str) -> Iterator[tuple[str, str]]:
+    """Run ``image`` on a new network as ``alias`` until healthy; yield (network, container)."""
+    suffix = uuid.uuid4().hex[:12]
+    network, name = f"c2cimg-test-{suffix}", f"c2cimg-test-{alias}-{suffix}"
     docker("network", "create", network)
     try:
-        docker("run", "--detach", "--name", name, "--network", network, "--network-alias", "db", image)
+        docker("run", "--detach", "--name", name, "--network", network, "--network-alias", alias, image)
         deadline = time.monotonic() + 30
         while docker("inspect", "--format", "{{.State.Health.Status}}", name).stdout.strip() != "healthy":
             assert time.monotonic() < deadline, docker("logs", name, check=False).stderr
@@ -263,7 +287,18 @@ def postgres_network() -> Iterator[tuple[str, str]]:
     finally:
         docker("rm", "--force", "--volumes", name, check=False)
         docker("network", "rm", network, check=False)
-        docker("image", "rm", "--force", image, check=False)
+
+
+@pytest.fixture
+def postgres_network(postgres_image: str) -> Iterator[tuple[str, str]]:
+    """A network with a PostgreSQL container reachable as ``db``; yields the network and container names."""
+    yield from _backing_service(postgres_image, "db")
+
+
+@pytest.fixture
+def redis_network(redis_image: str) -> Iterator[tuple[str, str]]:
+    """A network with a Redis container reachable as ``redis``; yields the network and container names."""
+    yield from _backing_service(redis_image, "redis")
 
 
 def test_plain_postgresql_url_works(service_image: str, postgres_network: tuple[str, str]) -> None:
@@ -273,7 +308,7 @@ def test_plain_postgresql_url_works(service_image: str, postgres_network: tuple[
     for service in _run(service_image, *options):
         status, body = get(service.url + "/c2c/health_check?max_level=1")
         assert status == 200, body
-        assert "database" in json.loads(body)["successes"]
+        assert json.loads(body)["successes"]["database"]["result"]["driver"] == "psycopg"
         docker("stop", "--time", "5", database)
         status, body = get(service.url + "/c2c/health_check?max_level=1", timeout=15)
         assert status == 500
@@ -290,3 +325,61 @@ def test_workers_follow_the_container_cpu_quota(service_image: str) -> None:
             command for command in commands if command.startswith("/venv/bin/python3 /venv/bin/gunicorn")
         ]
         assert len(gunicorns) == 2, commands  # the master and one worker
+
+
+def test_psycopg2_url_works(service_image: str, postgres_network: tuple[str, str]) -> None:
+    """A ``postgresql+psycopg2://`` URL reaches PostgreSQL with the psycopg2 compiled in the image."""
+    network, _ = postgres_network
+    options = ("--network", network, "--env", "SQLALCHEMY_URL=postgresql+psycopg2://postgres@db/postgres")
+    for service in _run(service_image, *options):
+        status, body = get(service.url + "/c2c/health_check?max_level=1")
+        assert status == 200, body
+        database = json.loads(body)["successes"]["database"]["result"]
+        assert database["driver"] == "psycopg2"
+        assert database["version"].startswith("PostgreSQL 15")
+
+
+def _by_worker(url: str, name: str, workers: int = 2, attempts: int = 300) -> dict[int, str]:
+    """The level of the logger ``name`` in each worker (new connections until every worker answered)."""
+    levels: dict[int, str] = {}
+    for _ in range(attempts):
+        request = urllib.request.Request(f"{url}/whoami?name={name}", headers={"Connection": "close"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            answer = json.loads(response.read())
+        levels[answer["pid"]] = answer["level"]
+        if len(levels) == workers:
+            return levels
+    raise AssertionError(f"only the workers {sorted(levels)} answered in {attempts} requests")
+
+
+def test_redis_broadcast_and_metrics_port(service_image: str, redis_network: tuple[str, str]) -> None:
+    """With Redis: its check passes, a log level reaches both workers, the metrics port serves both."""
+    network, _ = redis_network
+    secret = uuid.uuid4().hex
+    options = (
+        *("--network", network, "--env", "C2C_REDIS_URL=redis://redis:6379"),
+        *("--env", f"C2C_SECRET={secret}", "--env", "C2C_LOG_VIEW_ENABLED=1"),
+        *("--env", "C2C_PROMETHEUS_PORT=9090"),
+    )
+    for service in _run(service_image, *options):
+        status, body = get(service.url + "/c2c/health_check?max_level=2")
+        assert status == 200, body
+        successes = json.loads(body)["successes"]
+        assert successes["redis://redis:6379"]["result"]["info"]["redis_version"]
+
+        logger = f"c2cimg.{uuid.uuid4().hex[:8]}"  # a fresh logger: only the broadcast sets it in the other
+        assert set(_by_worker(service.url, logger).values()) == {"NOTSET"}
+        request = urllib.request.Request(
+            f"{service.url}/c2c/logging/level?name={logger}&level=DEBUG", headers={"X-API-Key": secret}
+        )
+        with urllib.request.urlopen(request, timeout=15) as response:
+            assert json.loads(response.read())["level"] == "DEBUG"
+        levels = _by_worker(service.url, logger)
+        assert set(levels.values()) == {"DEBUG"}, levels
+
+        status, body = get(service.metrics_url)
+        assert status == 200
+        text = body.decode()
+        for pid in levels:
+            assert f'process_resident_memory_bytes{{pid="{pid}"}}' in text, (pid, text[:2000])
+        assert "c2cwsgiutils_process_smap_pss_bytes{" in text  # the master's collector of the container
