@@ -9,6 +9,7 @@ a temporary directory. :class:`Stack` starts them and stops every process in ``_
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import importlib.util
 import os
@@ -23,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Self
 
-__all__ = ["Gunicorn", "Stack", "free_port"]
+__all__ = ["Gunicorn", "ServeOptions", "Stack", "free_port", "rss_kib"]
 
 _HERE = Path(__file__).resolve().parent
 _TESTS = _HERE.parent / "library" / "tests"
@@ -53,59 +54,76 @@ def _sqlalchemy_url(url: str) -> str:
 
 
 class Gunicorn:
-    """One gunicorn process (1 worker, gthread) serving a variant of ``services.py``."""
+    """One gunicorn process (gthread workers) serving a variant of ``services.py``.
 
-    def __init__(self, variant: str, env: dict[str, str], threads: int, log_dir: Path) -> None:
-        """Start it and wait (bounded) until ``/items`` answers 200.
+    - ``bare``: ``gunicorn 'services:make_app("bare")'`` with gunicorn's text access log;
+    - ``c2c``: ``gunicorn -c gunicorn_c2c.conf.py``: the library's gunicorn settings with
+      ``production.ini`` (client_info filter, JSON logs and access log, Prometheus multiprocess
+      metrics in a directory of the stack, served by the master on ``metrics_port``).
+    """
+
+    def __init__(self, variant: str, env: dict[str, str], options: ServeOptions, log_dir: Path) -> None:
+        """Start it and wait (bounded) until ``options.ready_path`` answers 200.
 
         Args:
             variant: ``bare`` or ``c2c``.
             env: Environment variables of the service (database and Redis URLs).
-            threads: Threads of the gthread worker.
-            log_dir: Directory of its log file.
+            options: Worker and thread counts, path polled for readiness.
+            log_dir: Directory of its log file (and of the c2c variant's metrics directory).
         """
         self.variant = variant
         self.port = free_port()
+        self.metrics_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"gunicorn-{variant}.log"
-        command = [
-            str(_VENV_BIN / "gunicorn"),
-            "--chdir",
-            str(_HERE),
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            "1",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--log-level",
-            "warning",
-            f'services:make_app("{variant}")',
-        ]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}
+        self.log_path = log_dir / f"gunicorn-{variant}-{self.port}.log"
+        command = [str(_VENV_BIN / "gunicorn"), "--chdir", str(_HERE)]
+        service_env = {**os.environ, **env}
+        if variant == "c2c":
+            metrics_dir = log_dir / f"metrics-{self.port}"
+            metrics_dir.mkdir()
+            command += ["-c", str(_HERE / "gunicorn_c2c.conf.py")]
+            service_env.update(
+                C2CWSGIUTILS_CONFIG=str(_HERE / "production.ini"),
+                BENCH_BIND=f"127.0.0.1:{self.port}",
+                BENCH_WORKERS=str(options.workers),
+                BENCH_THREADS=str(options.threads),
+                PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+                C2C_PROMETHEUS_PORT=str(self.metrics_port),
             )
-        self._wait_ready()
+        else:
+            command += ["--bind", f"127.0.0.1:{self.port}", "--workers", str(options.workers)]
+            command += ["--worker-class", "gthread", "--threads", str(options.threads)]
+            command += ["--log-level", "warning", "--access-logfile", "-", f'services:make_app("{variant}")']
+        self.started = time.monotonic()
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=service_env)
+        self.startup_seconds = self._wait_ready(options.ready_path)
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, path: str) -> float:
+        """Poll ``path`` every 10 ms until it answers 200; return the seconds since the start."""
         deadline = time.monotonic() + _READY_TIMEOUT
         while True:
             if self.process.poll() is not None:
                 break
-            url = self.base_url + "/items"
+            url = self.base_url + path
             with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  # http://127.0.0.1 only
                 if response.status == 200:  # noqa: PLR2004  # HTTP OK
-                    return
+                    return time.monotonic() - self.started
             if time.monotonic() > deadline:
                 break
-            time.sleep(0.2)
+            time.sleep(0.01)
         log = self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
         self.stop()
         msg = f"gunicorn ({self.variant}) did not answer within {_READY_TIMEOUT} s:\n{log}"
         raise RuntimeError(msg)
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the master's children (the workers)."""
+        children: list[int] = []
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children += [int(pid) for pid in (task / "children").read_text().split()]
+        return sorted(children)
 
     def stop(self) -> None:
         """Stop gunicorn (SIGTERM, then SIGKILL after 10 s)."""
@@ -116,6 +134,24 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process (``VmRSS`` of ``/proc/<pid>/status``), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    msg = f"No VmRSS for the process {pid}"
+    raise RuntimeError(msg)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    """How a service is started."""
+
+    threads: int = 8
+    workers: int = 1
+    ready_path: str = "/items"
 
 
 class Stack(contextlib.AbstractContextManager["Stack"]):
@@ -171,11 +207,25 @@ class Stack(contextlib.AbstractContextManager["Stack"]):
         self.env["BENCH_DB_RW"] = _sqlalchemy_url(self._postgres.url_rw)
         self.env["BENCH_DB_RO"] = _sqlalchemy_url(self._postgres.url_ro)
 
-    def serve(self, variant: str, threads: int) -> Gunicorn:
-        """Start a gunicorn service of ``variant``; it is stopped with the stack."""
-        service = Gunicorn(variant, self.env, threads, self.directory)
+    def serve(self, variant: str, options: ServeOptions) -> Gunicorn:
+        """Start a gunicorn service of ``variant``; it is stopped with the stack (or by ``stop``)."""
+        service = Gunicorn(variant, self.env, options, self.directory)
         self._services.append(service)
         return service
+
+    def pg_activity(self) -> dict[str, dict[str, int]]:
+        """Connections of each variant in ``pg_stat_activity``: ``{variant: {state: count}}``."""
+        import psycopg
+
+        query = (
+            "SELECT application_name, coalesce(state, ''), count(*) FROM pg_stat_activity "
+            "WHERE application_name LIKE 'bench_%' GROUP BY 1, 2"
+        )
+        result: dict[str, dict[str, int]] = {}
+        with psycopg.connect(self._postgres.admin_url, autocommit=True) as conn:
+            for name, state, count in conn.execute(query):
+                result.setdefault(name.removeprefix("bench_"), {})[state] = count
+        return result
 
     def close(self) -> None:
         """Stop every process started, then remove the temporary directory."""

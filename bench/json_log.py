@@ -134,6 +134,17 @@ def _profile(case: str, records: int) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
+def run(records: int, rounds: int, names: Sequence[str]) -> dict[tuple[str, str], list[float]]:
+    """Measure the handlers ``names`` on every case, alternated; return the records/s of each run."""
+    factories = _handlers()
+    results: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for case in CASES:
+            for name in names:
+                results.setdefault((case, name), []).append(measure(case, factories[name](), records))
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the measurements and print the table; return 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -145,11 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _profile(args.profile, args.records)
         return 0
     factories = _handlers()
-    results: dict[tuple[str, str], list[float]] = {}
-    for _ in range(args.rounds):
-        for case in CASES:
-            for name, factory in factories.items():
-                results.setdefault((case, name), []).append(measure(case, factory(), args.records))
+    results = run(args.records, args.rounds, tuple(factories))
     print(f"JSON log records/s, {args.records} records x {args.rounds} rounds, median [min-max]:")
     print(f"{'case':<9} " + " ".join(f"{name:>24}" for name in factories) + f" {'c2c/pjl':>8}")
     summary = []
@@ -160,20 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary.append(f"{case} {ratio:.2f}x")
     print("ratios c2c/python-json-logger (target >= 2x): " + ", ".join(summary))
     return 0
-
-
-def run_for_harness(records: int, rounds: int) -> dict[str, float]:
-    """Return the c2c/pjl ratio of each case (used by ``run.py``)."""
-    factories = _handlers()
-    results: dict[tuple[str, str], list[float]] = {}
-    for _ in range(rounds):
-        for case in CASES:
-            for name in ("c2c", "pjl"):
-                results.setdefault((case, name), []).append(measure(case, factories[name](), records))
-    return {
-        case: statistics.median(results[case, "c2c"]) / statistics.median(results[case, "pjl"])
-        for case in CASES
-    }
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _run(mode: str, max_requests: int) -> tuple[float, int, int]:
+def run(mode: str, max_requests: int, total: int = _TOTAL) -> tuple[float, int, int]:
+    """Serve with 4 workers, send ``total`` requests, return (median scrape ms, files, counted)."""
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         app_port, metrics_port = _free_port(), _free_port()
@@ -94,7 +95,7 @@ def _run(mode: str, max_requests: int) -> tuple[float, int, int]:
                         session.get(f"http://127.0.0.1:{app_port}/hello", timeout=10)
 
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
-                list(pool.map(send, [_TOTAL // 4] * 4))
+                list(pool.map(send, [total // 4] * 4))
             time.sleep(2)  # the last recycled workers have started
             durations = []
             for _ in range(20):
@@ -117,7 +118,7 @@ def main() -> None:
     print("mode       max_requests  scrape_ms  files  counted")  # the benchmark's output
     for max_requests in (0, 100):
         for mode in ("archive", "reference"):
-            scrape, files, counted = _run(mode, max_requests)
+            scrape, files, counted = run(mode, max_requests)
             print(f"{mode:10} {max_requests:12}  {scrape:9.1f}  {files:5}  {counted}")
 
 

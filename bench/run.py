@@ -1,15 +1,23 @@
-"""Benchmark harness: the same service on bare Pyramid and with c2cwsgiutils, measured with wrk.
+"""Benchmark harness (issue 10): the same service on bare Pyramid and with c2cwsgiutils, side by side.
 
-Usage (from the repository root, or ``make bench``)::
+Usage (from the repository root, or ``make bench``; ``BENCH_ARGS=--quick`` for a smoke run)::
 
-    .venv/bin/python bench/run.py [--duration 10] [--rounds 2] [--connections 8] [--no-redis]
+    .venv/bin/python bench/run.py [--quick] [--duration 10] [--rounds 3] [--connections 8] [--no-redis]
 
-Every measurement runs ``wrk`` on 127.0.0.1 for a bounded duration, alternately on the bare service
-(A) and on the c2cwsgiutils one (B), ``--rounds`` times (A/B/A/B...); the table gives the median and
-the min-max of the rounds, and the last line the ratios c2c / bare.
+Measurements, each on the bare service (A) and on the c2cwsgiutils one (B), alternated A/B/A/B
+``--rounds`` times (median and min-max of the rounds):
 
-To add a measurement (issue 10), add a :class:`Scenario` to :data:`SCENARIOS` (a path served by both
-variants of ``services.py``).
+- ``wrk`` (1 thread, ``--connections``, ``--duration`` s) on the hello view, the health check (2
+  engines + Redis, bare doing the same queries) and the DB view: req/s, p50, p99;
+- PostgreSQL connections of each service in ``pg_stat_activity`` after the load (held, and
+  ``idle in transaction``);
+- worker RSS (``VmRSS``) after the load;
+- start-up to first 200: gunicorn spawned, ``/hello`` polled every 10 ms;
+- JSON log records/s in-process against python-json-logger (``json_log.py``);
+- metrics scrape time with 4 workers, without and with ~100 worker recycles
+  (``prometheus_scrape.py``; c2c only: bare Pyramid has no multiprocess metrics).
+
+The table ends with one line of ratios against the targets of issue 10.
 """
 
 from __future__ import annotations
@@ -17,14 +25,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import _servers
+import json_log
+import prometheus_scrape
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _WARMUP_SECONDS = 2
@@ -38,10 +50,11 @@ class Scenario:
     path: str
 
 
-#: The measurements, in table order.
+#: The wrk measurements, in table order.
 SCENARIOS = (
-    Scenario("health_check (max_level 1)", "/c2c/health_check?max_level=1"),
-    Scenario("DB view (10 rows)", "/items"),
+    Scenario("hello", "/hello"),
+    Scenario("health_check", "/c2c/health_check?max_level=1"),
+    Scenario("DB view", "/items"),
 )
 
 
@@ -85,64 +98,242 @@ def wrk(url: str, duration: int, connections: int) -> Run:
 
 
 def _spread(values: Sequence[float], digits: int) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
     return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
-def _table(results: dict[tuple[str, str], list[Run]]) -> tuple[list[str], list[str]]:
-    lines = [f"{'measurement':<36} {'bare Pyramid':>26} {'c2cwsgiutils':>26} {'c2c/bare':>9}"]
-    ratios = []
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A target of issue 10: on the ratio c2c / bare, or on the c2c value when there is no bare one."""
+
+    text: str
+    met: Callable[[float], bool]
+
+
+def at_least(limit: float) -> Target:
+    """Ratio (or value) at least ``limit``."""
+    return Target(f">= {limit:g}", lambda value: value >= limit)
+
+
+def at_most(limit: float) -> Target:
+    """Ratio (or value) at most ``limit``."""
+    return Target(f"<= {limit:g}", lambda value: value <= limit)
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the table: the values of each round (bare is None when there is no bare service)."""
+
+    name: str
+    short: str
+    digits: int
+    target: Target | None = None
+    bare: list[float] | None = dataclasses.field(default_factory=list)
+    c2c: list[float] = dataclasses.field(default_factory=list)
+    absolute: bool = False  # the target is on the c2c value, not on the ratio
+
+    def compared(self) -> float:
+        """The ratio c2c / bare of the medians, or the c2c median (no bare value, absolute target)."""
+        c2c = statistics.median(self.c2c)
+        if self.bare is None or self.absolute:
+            return c2c
+        bare = statistics.median(self.bare)
+        return c2c / bare if bare else (1.0 if c2c == bare else float("inf"))
+
+
+_WRK_TARGETS = {
+    ("hello", "req/s"): at_least(0.90),
+    ("hello", "p99 ms"): at_most(1.3),
+    ("health_check", "p50 ms"): at_most(1.5),
+    ("health_check", "p99 ms"): at_most(2.0),
+    ("DB view", "req/s"): at_least(0.85),
+    ("DB view", "p99 ms"): at_most(1.3),
+}
+
+
+def _table(rows: Sequence[Row]) -> list[str]:
+    lines = [
+        f"{'measurement':<44} {'bare Pyramid':>24} {'c2cwsgiutils':>24} {'c2c/bare':>9} {'target':>8}",
+    ]
+    summary = []
+    for row in rows:
+        if not row.c2c:
+            continue
+        compared = row.compared()
+        bare = "-" if row.bare is None else _spread(row.bare, row.digits)
+        ratio = ""
+        if row.bare is not None and statistics.median(row.bare):
+            ratio = f"{statistics.median(row.c2c) / statistics.median(row.bare):.2f}x"
+        verdict = ""
+        if row.target is not None:
+            verdict = f"{row.target.text} {'ok' if row.target.met(compared) else 'MISSED'}"
+            relative = row.bare is not None and not row.absolute
+            value = f"{compared:.2f}x" if relative else _spread(row.c2c, row.digits)
+            summary.append(f"{row.short} {value} ({verdict})")
+        lines.append(f"{row.name:<44} {bare:>24} {_spread(row.c2c, row.digits):>24} {ratio:>9} {verdict}")
+    return [*lines, "", "issue 10 targets (c2c/bare, or c2c value): " + ", ".join(summary)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The command line."""
+
+    duration: int
+    rounds: int
+    connections: int
+    threads: int
+    with_redis: bool
+    startup_rounds: int
+    log_records: int
+    log_rounds: int
+    scrape_requests: int
+    skip_scrape: bool
+
+
+def _wrk_rows() -> dict[tuple[str, str], Row]:
+    rows = {}
     for scenario in SCENARIOS:
-        for label, attribute, digits in (
-            ("req/s", "requests_per_second", 0),
-            ("p50 ms", "p50_ms", 2),
-            ("p99 ms", "p99_ms", 2),
-        ):
-            bare = [getattr(run, attribute) for run in results[scenario.name, "bare"]]
-            c2c = [getattr(run, attribute) for run in results[scenario.name, "c2c"]]
-            ratio = statistics.median(c2c) / statistics.median(bare)
-            name = f"{scenario.name} {label}"
-            lines.append(f"{name:<36} {_spread(bare, digits):>26} {_spread(c2c, digits):>26} {ratio:>8.2f}x")
-            ratios.append(f"{scenario.name.split(' ', 1)[0]} {label} {ratio:.2f}x")
-    return lines, ratios
+        for label, digits in (("req/s", 0), ("p50 ms", 2), ("p99 ms", 2)):
+            key = (scenario.name, label)
+            rows[key] = Row(
+                f"{scenario.name} {label}", f"{scenario.name} {label}", digits, _WRK_TARGETS.get(key)
+            )
+    return rows
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Start the stack, run the measurements, print the table; always stop every process."""
+def _load(stack: _servers.Stack, options: Options, rows: dict[str, Row]) -> list[Row]:
+    """Wrk rounds on both services, then connections and RSS after each round."""
+    wrk_rows = _wrk_rows()
+    services = {
+        variant: stack.serve(variant, _servers.ServeOptions(threads=options.threads, ready_path="/hello"))
+        for variant in ("bare", "c2c")
+    }
+    for scenario in SCENARIOS:
+        for service in services.values():
+            wrk(service.base_url + scenario.path, _WARMUP_SECONDS, options.connections)
+    for round_number in range(1, options.rounds + 1):
+        for scenario in SCENARIOS:
+            for variant, service in services.items():
+                run = wrk(service.base_url + scenario.path, options.duration, options.connections)
+                for label, value in (
+                    ("req/s", run.requests_per_second),
+                    ("p50 ms", run.p50_ms),
+                    ("p99 ms", run.p99_ms),
+                ):
+                    getattr(wrk_rows[scenario.name, label], variant).append(value)
+                print(
+                    f"  round {round_number} {scenario.name:<13} {variant:<5} "
+                    f"{run.requests_per_second:8.0f} req/s p50 {run.p50_ms:6.2f} ms p99 {run.p99_ms:6.2f} ms",
+                    flush=True,
+                )
+        time.sleep(1)  # the last responses are sent, the sessions closed
+        activity = stack.pg_activity()
+        for variant, service in services.items():
+            states = activity.get(variant, {})
+            getattr(rows["pg held"], variant).append(sum(states.values()))
+            getattr(rows["pg idle tx"], variant).append(states.get("idle in transaction", 0))
+            for pid in service.worker_pids():
+                getattr(rows["rss"], variant).append(_servers.rss_kib(pid) / 1024)
+        print(f"  round {round_number} pg_stat_activity after load: {activity}", flush=True)
+    for service in services.values():
+        service.stop()
+    return list(wrk_rows.values())
+
+
+def _startup(stack: _servers.Stack, options: Options, row: Row) -> None:
+    for round_number in range(1, options.startup_rounds + 1):
+        for variant in ("bare", "c2c"):
+            service = stack.serve(
+                variant, _servers.ServeOptions(threads=options.threads, ready_path="/hello")
+            )
+            service.stop()
+            getattr(row, variant).append(service.startup_seconds * 1000)
+            milliseconds = service.startup_seconds * 1000
+            print(f"  round {round_number} start-up to first 200 {variant:<5} {milliseconds:6.0f} ms")
+
+
+def _json_log(options: Options) -> list[Row]:
+    rows = []
+    results = json_log.run(options.log_records, options.log_rounds, ("c2c", "pjl"))
+    for case in json_log.CASES:
+        row = Row(
+            f"JSON log records/s {case} (bare: python-json-logger)", f"JSON log {case}", 0, at_least(2.0)
+        )
+        row.bare, row.c2c = results[case, "pjl"], results[case, "c2c"]
+        rows.append(row)
+    return rows
+
+
+def _scrape(options: Options) -> list[Row]:
+    rows = []
+    recycles = options.scrape_requests // 100
+    for max_requests, name in ((0, "4 workers"), (100, f"4 workers, ~{recycles} recycles")):
+        scrape_ms, files, counted = prometheus_scrape.run("archive", max_requests, options.scrape_requests)
+        print(f"  metrics scrape {name}: {scrape_ms:.1f} ms, {files} files, {counted} requests counted")
+        rows.append(Row(f"metrics scrape ms, {name}", f"scrape {name}", 1, at_most(10), None, [scrape_ms]))
+        rows.append(Row(f"metrics files, {name}", f"files {name}", 0, None, None, [files]))
+    return rows
+
+
+def _parse(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
-    parser.add_argument("--rounds", type=int, default=2, help="A/B rounds per measurement (default 2)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: short and fewer rounds")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10, quick 3)")
+    parser.add_argument("--rounds", type=int, help="A/B rounds per wrk measurement (default 3, quick 1)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--threads", type=int, default=8, help="gthread threads of the worker (default 8)")
     parser.add_argument("--no-redis", action="store_true", help="no Redis (no Redis check, no PING)")
+    parser.add_argument("--no-scrape", action="store_true", help="skip the metrics scrape measurement")
     args = parser.parse_args(argv)
+    quick = args.quick
+    return Options(
+        duration=args.duration or (3 if quick else 10),
+        rounds=args.rounds or (1 if quick else 3),
+        connections=args.connections,
+        threads=args.threads,
+        with_redis=not args.no_redis,
+        startup_rounds=2 if quick else 5,
+        log_records=5_000 if quick else 20_000,
+        log_rounds=1 if quick else 5,
+        scrape_requests=2_000 if quick else 10_000,
+        skip_scrape=args.no_scrape,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every measurement, print the table; always stop every process."""
+    options = _parse(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
-    redis_state = "off" if args.no_redis else "on"
-    print(f"{dt.datetime.now(tz=dt.UTC):%Y-%m-%d %H:%M} UTC: wrk {args.duration} s x {args.rounds} rounds,")
     print(
-        f"  {args.connections} connections; gunicorn 1 worker gthread {args.threads} threads; "
-        f"Redis {redis_state}"
+        f"{dt.datetime.now(tz=dt.UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f}, "
+        f"{os.cpu_count()} CPUs: wrk {options.duration} s x {options.rounds} rounds, {options.connections} "
+        f"connections; gunicorn 1 worker gthread {options.threads} threads; Redis "
+        f"{'on' if options.with_redis else 'off'}",
+        flush=True,
     )
-    results: dict[tuple[str, str], list[Run]] = {}
-    with _servers.Stack(with_redis=not args.no_redis) as stack:
-        services = {variant: stack.serve(variant, args.threads) for variant in ("bare", "c2c")}
-        for scenario in SCENARIOS:
-            for service in services.values():
-                wrk(service.base_url + scenario.path, _WARMUP_SECONDS, args.connections)
-        for round_number in range(1, args.rounds + 1):
-            for scenario in SCENARIOS:
-                for variant, service in services.items():
-                    run = wrk(service.base_url + scenario.path, args.duration, args.connections)
-                    results.setdefault((scenario.name, variant), []).append(run)
-                    print(
-                        f"  round {round_number} {scenario.name:<28} {variant:<5} "
-                        f"{run.requests_per_second:8.0f} req/s p50 {run.p50_ms:6.2f} ms "
-                        f"p99 {run.p99_ms:6.2f} ms",
-                        flush=True,
-                    )
-    lines, ratios = _table(results)
-    print("\n".join(["", *lines, "", "ratios c2c/bare: " + ", ".join(ratios)]))
+    rows = {
+        "pg held": Row("PG connections held after load", "PG held", 0),
+        "pg idle tx": Row(
+            "PG idle in transaction after load", "PG idle in transaction", 0, at_most(0), absolute=True
+        ),
+        "rss": Row("worker RSS MiB after load", "RSS", 1, at_most(1.1)),
+        "startup": Row("start-up to first 200 ms", "start-up", 0, at_most(1.15)),
+    }
+    with _servers.Stack(with_redis=options.with_redis) as stack:
+        wrk_rows = _load(stack, options, rows)
+        _startup(stack, options, rows["startup"])
+        activity = stack.pg_activity()
+    print(f"  pg_stat_activity at the end (services stopped): {activity}")
+    print("  JSON log records/s (in-process)...", flush=True)
+    other = _json_log(options)
+    if not options.skip_scrape:
+        print("  metrics scrape (4 workers)...", flush=True)
+        other += _scrape(options)
+    table = _table([*wrk_rows, rows["pg held"], rows["pg idle tx"], rows["rss"], rows["startup"], *other])
+    print("\n".join(["", *table]))
     return 0
 
 

@@ -4,7 +4,8 @@ Gunicorn loads ``services:make_app("bare")`` or ``services:make_app("c2c")``; th
 database and Redis URLs through the environment (read once, when the application is built):
 ``BENCH_DB_RW`` (primary), ``BENCH_DB_RO`` (replica) and ``BENCH_REDIS_URL`` (optional).
 
-Both variants serve the same two routes, with the same engines and pool sizes:
+Both variants serve ``/hello`` (a JSON hello world) and the same two database routes, with the same
+engines and pool sizes:
 
 - ``/c2c/health_check``: c2cwsgiutils' ``HealthCheck`` (one check per engine + a Redis check, all at
   level 1) against a bare view that runs ``SELECT 1`` on both engines (and a Redis ``PING``);
@@ -22,7 +23,7 @@ import sqlalchemy
 import sqlalchemy.orm
 from pyramid.config import Configurator
 
-__all__ = ["ITEMS_QUERY", "make_app"]
+__all__ = ["ITEMS_QUERY", "make_app", "paste_app"]
 
 #: The query of the DB view (the harness creates and fills the table).
 ITEMS_QUERY = sqlalchemy.text("SELECT id, name FROM item ORDER BY id LIMIT 10")
@@ -31,8 +32,23 @@ _POOL_SIZE = 10
 _MAX_OVERFLOW = 5
 
 
-def _urls() -> tuple[str, str, str]:
-    return os.environ["BENCH_DB_RW"], os.environ["BENCH_DB_RO"], os.environ.get("BENCH_REDIS_URL", "")
+def _urls(variant: str) -> tuple[str, str, str]:
+    """Database URLs (named ``bench_<variant>`` in ``pg_stat_activity``) and the Redis URL."""
+    names = [
+        f"{os.environ[name]}{'&' if '?' in os.environ[name] else '?'}application_name=bench_{variant}"
+        for name in ("BENCH_DB_RW", "BENCH_DB_RO")
+    ]
+    return names[0], names[1], os.environ.get("BENCH_REDIS_URL", "")
+
+
+def _hello(request: Any) -> dict[str, str]:
+    del request
+    return {"hello": "world"}
+
+
+def _add_hello(config: Configurator) -> None:
+    config.add_route("hello", "/hello", request_method="GET")
+    config.add_view(_hello, route_name="hello", renderer="json")
 
 
 def _rows(session: sqlalchemy.orm.Session) -> list[dict[str, Any]]:
@@ -40,7 +56,7 @@ def _rows(session: sqlalchemy.orm.Session) -> list[dict[str, Any]]:
 
 
 def _bare(config: Configurator) -> None:
-    url_rw, url_ro, redis_url = _urls()
+    url_rw, url_ro, redis_url = _urls("bare")
     engine_rw = sqlalchemy.create_engine(url_rw, pool_size=_POOL_SIZE, max_overflow=_MAX_OVERFLOW)
     engine_ro = sqlalchemy.create_engine(url_ro, pool_size=_POOL_SIZE, max_overflow=_MAX_OVERFLOW)
     redis_client: Any = None
@@ -75,7 +91,7 @@ def _bare(config: Configurator) -> None:
 def _c2c(config: Configurator) -> None:
     from c2cwsgiutils import db, health_check
 
-    url_rw, url_ro, redis_url = _urls()
+    url_rw, url_ro, redis_url = _urls("c2c")
     settings: dict[str, Any] = {"sqlalchemy.url": url_rw, "sqlalchemy_slave.url": url_ro}
     for prefix in ("sqlalchemy", "sqlalchemy_slave"):
         settings[f"{prefix}.pool_size"] = str(_POOL_SIZE)
@@ -101,15 +117,23 @@ def _c2c(config: Configurator) -> None:
 _VARIANTS: dict[str, Callable[[Configurator], None]] = {"bare": _bare, "c2c": _c2c}
 
 
-def make_app(variant: str) -> Any:
+def make_app(variant: str, settings: dict[str, Any] | None = None) -> Any:
     """Build the WSGI application of a variant.
 
     Args:
         variant: ``bare`` (Pyramid and SQLAlchemy only) or ``c2c`` (with c2cwsgiutils).
+        settings: Settings of the ini file (the c2c variant's ``production.ini``).
 
     Returns:
         The WSGI application.
     """
-    with Configurator(settings={}) as config:
+    with Configurator(settings=settings or {}) as config:
+        _add_hello(config)
         _VARIANTS[variant](config)
         return config.make_wsgi_app()
+
+
+def paste_app(global_config: dict[str, Any], **settings: Any) -> Any:
+    """PasteDeploy factory of the c2c variant (``use = call:services:paste_app``)."""
+    del global_config
+    return make_app("c2c", settings)
