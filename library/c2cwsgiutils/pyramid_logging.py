@@ -37,15 +37,11 @@ from c2cwsgiutils._redact import redact
 
 __all__ = ["JsonLogHandler", "PyramidCeeSysLogHandler", "serialize"]
 
+# Attributes of a new LogRecord of this Python version.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None)))
+_RECORD_LENGTH = len(_RECORD_ATTRIBUTES)
 # Attributes every LogRecord has: everything else on a record came from ``extra=`` or a filter.
-_STANDARD_ATTRIBUTES = frozenset(
-    {
-        *vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None)),
-        "message",
-        "asctime",
-        "taskName",
-    }
-)
+_STANDARD_ATTRIBUTES = frozenset({*_RECORD_ATTRIBUTES, "message", "asctime", "taskName"})
 # Fields an ``extra=`` attribute may not replace; a clashing extra is written as ``extra_<name>``.
 _PROTECTED_FIELDS = frozenset(
     {
@@ -328,11 +324,13 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     trace = _context.current_trace.get()
     if request is not None or trace is not None:
         _add_context(data, request, trace)
-    # The extras, in the order they were given; their JSON names are cached by attribute name.
-    for key, value in attributes.items():
-        if key not in _STANDARD_ATTRIBUTES:
-            name = _EXTRA_NAMES.get(key) or _extra_name(key)
-            data[name] = redact(value) if isinstance(value, str) else value
+    # Exactly the attributes of a new record: no extras, no loop (a cheap check in C).
+    if len(attributes) > _RECORD_LENGTH or not attributes.keys() >= _RECORD_ATTRIBUTES:
+        # The extras, in the order they were given; their JSON names are cached by attribute name.
+        for key, value in attributes.items():
+            if key not in _STANDARD_ATTRIBUTES:
+                name = _EXTRA_NAMES.get(key) or _extra_name(key)
+                data[name] = redact(value) if isinstance(value, str) else value
     return data
 
 
