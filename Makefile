@@ -40,6 +40,7 @@ lint: venv ## Lint, check formatting and type-check the library
 	cd demo && $(BIN)/ruff check c2cdemo && $(BIN)/ruff format --check c2cdemo
 	cd image && $(BIN)/ruff check . && $(BIN)/ruff format --check .
 	cd bench && $(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory -C acceptance lint BIN=$(BIN)
 
 .PHONY: format
 format: venv ## Fix what ruff can fix and format the code
@@ -59,7 +60,7 @@ template-test: venv ## Bake every variant of the service template (template/) an
 		$(BIN)/pytest -p no:cacheprovider -q tests $(PYTEST_ARGS)
 
 .PHONY: test
-test: lint unit template-test image-test ## Run every test layer (lint, types, unit, real-server and container tests)
+test: lint unit template-test image-test acceptance ## Run every test layer (lint, types, unit, real-server and container tests)
 
 .PHONY: image
 image: ## Build the base image $(IMAGE) (and $(BASE_IMAGE) with debootstrap when it is missing)
@@ -89,6 +90,15 @@ image-test: venv ## Build the image and run the container tests (skipped when no
 	fi; \
 	$(MAKE) --no-print-directory image && \
 	DOCKER=$(DOCKER) IMAGE=$(IMAGE) $(BIN)/pytest -p no:cacheprovider -q image/tests $(PYTEST_ARGS)
+
+.PHONY: acceptance
+acceptance: venv ## Build the acceptance stack FROM the base image and run its suite (acceptance/README.md)
+	@if ! $(DOCKER) info >/dev/null 2>&1; then \
+		if [ "$(REQUIRE_DOCKER)" = 1 ]; then echo "acceptance: no Docker daemon answers ($(DOCKER) info)"; exit 1; fi; \
+		echo "acceptance: SKIPPED, no Docker daemon answers ($(DOCKER) info); .ci/run starts one"; exit 0; \
+	fi; \
+	$(MAKE) --no-print-directory image && \
+	$(MAKE) --no-print-directory -C acceptance test DOCKER=$(DOCKER) IMAGE=$(IMAGE) BIN=$(BIN)
 
 .PHONY: docs
 docs: venv ## Regenerate the settings table of library/README.md from the code

@@ -22,6 +22,8 @@ HERE = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = HERE / "docker-compose.yaml"
 SECRET = "acceptance-secret"  # the test stack's C2C_SECRET
 ORIGIN = "http://example.com"
+IN_COMPOSE = os.environ.get("C2CACC_IN_COMPOSE") == "1"
+"""The suite runs in the ``tests`` service of the composition (else on the host)."""
 APPS = ["app", "app2", "app-waitress"]
 """gunicorn with 1 worker, gunicorn with 2 workers (JSON logs), waitress."""
 
@@ -43,10 +45,16 @@ def composition(request: pytest.FixtureRequest) -> Composition:
     if existing:
         composition = Composition(None, "c2cacc", COMPOSE_FILE, cleanup=False)
         composition.project_name = existing
+        composition.wait_healthy(*_stack_services(composition), timeout=240)
         return composition
     composition = Composition(request, "c2cacc", COMPOSE_FILE)
-    composition.up(timeout=240)
+    composition.up(*_stack_services(composition), timeout=240)
     return composition
+
+
+def _stack_services(composition: Composition) -> list[str]:
+    """Every service but the test runner (``tests``, started with ``docker-compose run``)."""
+    return [service for service in composition.services() if service != "tests"]
 
 
 class Stack:
@@ -58,7 +66,13 @@ class Stack:
         self._ports: dict[tuple[str, int], int] = {}
 
     def url(self, service: str, port: int = 8080) -> str:
-        """Return ``http://127.0.0.1:<host port>/`` of a service's container port."""
+        """Return the URL of a service's container port, from the host or from the runner container.
+
+        On the host: ``http://127.0.0.1:<published port>/``; in the ``tests`` service
+        (``C2CACC_IN_COMPOSE=1``): ``http://<service>:<port>/``.
+        """
+        if IN_COMPOSE:
+            return f"http://{service}:{port}/"
         key = (service, port)
         if key not in self._ports:
             self._ports[key] = self.composition.port(service, port)
