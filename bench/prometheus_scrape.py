@@ -11,7 +11,9 @@ prints the median scrape time and the number of files::
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -55,8 +57,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run(mode: str, max_requests: int, total: int = _TOTAL) -> tuple[float, int, int]:
-    """Serve with 4 workers, send ``total`` requests, return (median scrape ms, files, counted)."""
+def _stop(process: subprocess.Popen[bytes], *, isolated: bool) -> None:
+    """SIGTERM to gunicorn (in a namespace: the child of unshare, which ignores it), then wait."""
+    if isolated:
+        for task in Path(f"/proc/{process.pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                for child in (task / "children").read_text().split():
+                    os.kill(int(child), signal.SIGTERM)
+    else:
+        process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
+
+
+def run(
+    mode: str, max_requests: int, total: int = _TOTAL, *, isolated: bool = False
+) -> tuple[float, int, int]:
+    """Serve with 4 workers, send ``total`` requests, return (median scrape ms, files, counted).
+
+    With ``isolated``, gunicorn runs in its own PID namespace with its own ``/proc`` (``unshare
+    --pid --fork --mount-proc``, root only), as in a container: the library's memory collector
+    reads the smaps of every process it sees in ``/proc``, the host's processes otherwise.
+    """
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         app_port, metrics_port = _free_port(), _free_port()
@@ -71,10 +96,14 @@ def run(mode: str, max_requests: int, total: int = _TOTAL) -> tuple[float, int, 
             **{k: v for k, v in os.environ.items() if not k.startswith(("C2C_", "PROMETHEUS_"))},
             "C2C_PROMETHEUS_PORT": str(metrics_port),
             "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-            "PYTHONPATH": str(root),
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(root), os.environ.get("PYTHONPATH")))),
         }
+        command = [str(_BIN / "gunicorn"), "-c", "gunicorn.conf.py"]
+        if isolated:
+            # gunicorn is PID 1 of the namespace: when unshare ends, it gets SIGTERM.
+            command = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM", *command]
         process = subprocess.Popen(
-            [str(_BIN / "gunicorn"), "-c", "gunicorn.conf.py"],
+            command,
             cwd=root,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -109,8 +138,7 @@ def run(mode: str, max_requests: int, total: int = _TOTAL) -> tuple[float, int, 
             )
             return statistics.median(durations) * 1000, len(os.listdir(multiproc)), int(counted)
         finally:
-            process.terminate()
-            process.wait(30)
+            _stop(process, isolated=isolated)
 
 
 def main() -> None:

@@ -15,7 +15,9 @@ Measurements, each on the bare service (A) and on the c2cwsgiutils one (B), alte
 - start-up to first 200: gunicorn spawned, ``/hello`` polled every 10 ms;
 - JSON log records/s in-process against python-json-logger (``json_log.py``);
 - metrics scrape time with 4 workers, without and with ~100 worker recycles
-  (``prometheus_scrape.py``; c2c only: bare Pyramid has no multiprocess metrics).
+  (``prometheus_scrape.py``; c2c only: bare Pyramid has no multiprocess metrics), with gunicorn
+  in its own PID namespace (``unshare``, as root), as in a container: the library's memory
+  collector reads the smaps of every process of ``/proc``; once more on the host's ``/proc``.
 
 The table ends with one line of ratios against the targets of issue 10.
 """
@@ -266,12 +268,20 @@ def _json_log(options: Options) -> list[Row]:
 
 
 def _scrape(options: Options) -> list[Row]:
+    """Scrape time with 4 workers: in a PID namespace (as in a container), and on the host."""
     rows = []
     recycles = options.scrape_requests // 100
-    for max_requests, name in ((0, "4 workers"), (100, f"4 workers, ~{recycles} recycles")):
-        scrape_ms, files, counted = prometheus_scrape.run("archive", max_requests, options.scrape_requests)
+    isolated = os.geteuid() == 0 and shutil.which("unshare") is not None
+    runs = [(0, "4 workers", isolated), (100, f"4 workers, ~{recycles} recycles", isolated)]
+    if isolated:
+        runs.append((0, "4 workers, host /proc", False))
+    for max_requests, name, in_namespace in runs:
+        scrape_ms, files, counted = prometheus_scrape.run(
+            "archive", max_requests, options.scrape_requests, isolated=in_namespace
+        )
         print(f"  metrics scrape {name}: {scrape_ms:.1f} ms, {files} files, {counted} requests counted")
-        rows.append(Row(f"metrics scrape ms, {name}", f"scrape {name}", 1, at_most(10), None, [scrape_ms]))
+        target = at_most(10) if in_namespace == isolated else None
+        rows.append(Row(f"metrics scrape ms, {name}", f"scrape {name}", 1, target, None, [scrape_ms]))
         rows.append(Row(f"metrics files, {name}", f"files {name}", 0, None, None, [files]))
     return rows
 
