@@ -211,6 +211,28 @@ def test_docker_stop_drains_in_flight_requests(own_service: Service) -> None:
     assert not state["OOMKilled"]
 
 
+def test_docker_stop_drains_the_health_check(service_image: str) -> None:
+    """``docker stop`` with a drain: the health check fails above level 0 first, then a clean stop.
+
+    The preloaded workers keep the drain (re-armed after gunicorn set their signal handlers).
+    """
+    for service in _run(service_image, "--env", "C2C_HEALTH_CHECK_DRAIN_SECONDS=5"):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            stopping = pool.submit(docker, "stop", "--time", "20", service.name, timeout=40)
+            for _ in range(200):
+                status, body = get(service.url + "/c2c/health_check?max_level=1")
+                if status != 200:
+                    break
+                time.sleep(0.05)
+            liveness = get(service.url + "/c2c/health_check?max_level=0")[0]
+            stopping.result(timeout=40)
+        assert status == 500
+        assert b"draining" in body
+        assert liveness == 200
+        state = json.loads(docker("inspect", "--format", "{{json .State}}", service.name).stdout)
+        assert state["ExitCode"] == 0
+
+
 def test_waitress_alternative(service_image: str) -> None:
     """The documented waitress command serves the same application through the c2c:// loader."""
     for waitress in _run(service_image, command=("pserve", "c2c:///app/production.ini")):
