@@ -41,4 +41,12 @@ def prune(root: Path) -> None:
             path.unlink()
 
 
+def remove_empty_folders(root: Path) -> None:
+    """Remove the folders left empty by :func:`prune` (``docker/`` without PostgreSQL nor Redis)."""
+    for path in sorted(root.rglob("*"), key=lambda path: len(path.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
 prune(Path(os.getcwd()))
+remove_empty_folders(Path(os.getcwd()))

@@ -25,26 +25,6 @@ COMBINATIONS = list(itertools.product(("gunicorn", "waitress"), ("yes", "no"), (
 MAKE_TIMEOUT_SECONDS = 120
 
 
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep cookiecutter's replay files, cruft's clones and git's configuration out of the real home."""
-    home = tmp_path / "home"
-    home.mkdir()
-    config = home / "cookiecutterrc.yaml"
-    config.write_text(
-        json.dumps({"cookiecutters_dir": str(home / "cookiecutters"), "replay_dir": str(home / "replay")}),
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("COOKIECUTTER_CONFIG", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "Template Test")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "template-test@example.com")
-    # The generated tests use SQLite unless SQLALCHEMY_URL says otherwise.
-    monkeypatch.delenv("SQLALCHEMY_URL", raising=False)
-
-
 def bake(output_dir: Path, **answers: str) -> Path:
     """Generate a project without prompts and return its folder."""
     return Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers))
