@@ -232,6 +232,10 @@ def _error(request: Any, exc: BaseException, status: int, public_message: str | 
     return _answer(request, status, message, stacktrace)
 
 
+# SQLAlchemy errors that are the client's (recognised by name: SQLAlchemy is not imported for them).
+_DB_CLIENT_ERRORS = frozenset({"sqlalchemy.exc.IntegrityError", "sqlalchemy.exc.DataError"})
+
+
 def _class_names(exc: BaseException) -> set[str]:
     return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
 
@@ -255,6 +259,8 @@ def _botocore_status(exc: Any) -> int:
 def _other_error_view(exc: Exception, request: Any) -> Any:
     """Any other exception is a 500, except a few well-known ones from optional libraries."""
     names = _class_names(exc)
+    if names & _DB_CLIENT_ERRORS:
+        return _database_error_view(exc, request)
     if "botocore.exceptions.ClientError" in names:
         return _error(request, exc, _botocore_status(exc))
     if "beaker.exceptions.BeakerException" in names and str(exc) == "Invalid signature":
@@ -308,9 +314,3 @@ def includeme(config: Any) -> None:
     config.add_exception_view(_decode_error_view, context=UnicodeDecodeError)
     config.add_exception_view(_disconnected_view, context=ConnectionResetError)
     config.add_exception_view(_disconnected_view, context=DisconnectionError)
-    try:
-        from sqlalchemy import exc as sqlalchemy_exc
-    except ImportError:
-        return
-    config.add_exception_view(_database_error_view, context=sqlalchemy_exc.IntegrityError)
-    config.add_exception_view(_database_error_view, context=sqlalchemy_exc.DataError)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from c2cwsgiutils import _extras
+from c2cwsgiutils import _extras, _request_class
 
 __all__ = ["includeme"]
 
@@ -42,3 +42,6 @@ def includeme(config: Any) -> None:
     config.include(_extras.require("cornice", "standard", "c2cwsgiutils.pyramid"))
     for capability in CAPABILITIES:
         config.include(capability)
+    from pyramid.events import ApplicationCreated
+
+    config.add_subscriber(_request_class.compile_request_class, ApplicationCreated)

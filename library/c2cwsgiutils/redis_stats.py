@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
-from c2cwsgiutils import _metrics, _settings
+from c2cwsgiutils import _metrics, _post_import, _settings
 from c2cwsgiutils._safety import never_raise
 
 __all__ = ["RedisStatsSettings", "includeme", "install", "uninstall"]
@@ -68,26 +70,30 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
     return execute_command
 
 
-def install() -> None:
-    """Wrap ``redis.client.Redis.execute_command`` (once per process)."""
-    import redis.client
-
+def _patch(client: ModuleType) -> None:
     with _LOCK:
-        current = redis.client.Redis.execute_command
+        current = client.Redis.execute_command
         if hasattr(current, _MARK):
             return
-        redis.client.Redis.execute_command = _wrap(current)  # type: ignore[method-assign]  # the one patch
+        client.Redis.execute_command = _wrap(current)  # the one patch
+
+
+def install() -> None:
+    """Wrap ``redis.client.Redis.execute_command`` (once per process), when redis is (or gets) imported."""
+    _post_import.when_imported("redis.client", _patch)
 
 
 def uninstall() -> None:
     """Restore the original ``execute_command`` (for tests)."""
-    import redis.client
-
+    _post_import.cancel("redis.client", _patch)
+    client = sys.modules.get("redis.client")
+    if client is None:
+        return
     with _LOCK:
-        current = redis.client.Redis.execute_command
+        current = client.Redis.execute_command
         original = getattr(current, _MARK, None)
         if original is not None:
-            redis.client.Redis.execute_command = original  # type: ignore[method-assign]  # undo the patch
+            client.Redis.execute_command = original
 
 
 def includeme(config: Any = None) -> None:
@@ -100,8 +106,5 @@ def includeme(config: Any = None) -> None:
     )
     if not conf.track_redis:
         return
-    try:
-        install()
-    except ImportError:
-        # Without the redis package (extra ``broadcast``) there is no Redis command to time.
-        _LOG.debug("redis is not installed: no Redis command to time")
+    # Without the redis package (extra ``broadcast``) the hook never runs: nothing to time.
+    install()

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from c2cwsgiutils import _context, _settings
+from c2cwsgiutils import _context, _headers, _settings
 from c2cwsgiutils._safety import never_raise
 from c2cwsgiutils.request_tracking import _requests, _traceparent
 
@@ -106,8 +106,10 @@ def request_tracking_tween_factory(handler: Callable[[Any], Any], registry: Any)
         try:
             response = handler(request)
             with never_raise("setting the request id and traceparent headers"):
-                response.headers[header] = request.c2c_request_id
-                response.headers["traceparent"] = _traceparent.format_header(trace)
+                _headers.set_headers(
+                    response,
+                    {header: request.c2c_request_id, "traceparent": _traceparent.format_header(trace)},
+                )
             return response
         finally:
             _context.current_trace.reset(trace_token)

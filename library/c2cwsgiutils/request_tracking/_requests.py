@@ -15,15 +15,17 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import requests
-from requests.adapters import HTTPAdapter
-
-from c2cwsgiutils import _context
+from c2cwsgiutils import _context, _post_import
 from c2cwsgiutils._redact import redact
 from c2cwsgiutils._safety import never_raise
 from c2cwsgiutils.request_tracking import _traceparent
+
+if TYPE_CHECKING:
+    import requests
+    from requests.adapters import HTTPAdapter
 
 __all__ = [
     "REGISTRY_KEY",
@@ -39,10 +41,12 @@ __all__ = [
 _LOG = logging.getLogger("c2cwsgiutils.request_tracking")
 
 REGISTRY_KEY = "c2cwsgiutils.request_tracking.outgoing"
+# The patched module: importing requests is deferred until the application does it.
+_ADAPTERS = "requests.adapters"
 
 # Called after each outgoing call with the prepared request, the response (None when the call
 # raised) and the wall-clock duration in seconds.
-Observer = Callable[[requests.PreparedRequest, "requests.Response | None", float], None]
+Observer = Callable[["requests.PreparedRequest", "requests.Response | None", float], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,18 +138,26 @@ def _wrap(original: Callable[..., requests.Response]) -> Callable[..., requests.
     return send
 
 
-def install() -> None:
-    """Wrap ``HTTPAdapter.send``, once per process."""
+def _patch(adapters: ModuleType) -> None:
     with _LOCK:
         if _STATE.original is None:
-            _STATE.original = HTTPAdapter.send
-            HTTPAdapter.send = _wrap(HTTPAdapter.send)  # type: ignore[method-assign]  # the one patch
+            adapter = adapters.HTTPAdapter
+            _STATE.original = adapter.send
+            adapter.send = _wrap(adapter.send)  # the one patch
+
+
+def install() -> None:
+    """Wrap ``HTTPAdapter.send``, once per process, when ``requests`` is (or gets) imported."""
+    _post_import.when_imported(_ADAPTERS, _patch)
 
 
 def uninstall() -> None:
     """Restore ``HTTPAdapter.send`` and forget the process defaults and observers (for tests)."""
+    _post_import.cancel(_ADAPTERS, _patch)
     with _LOCK:
         if _STATE.original is not None:
+            from requests.adapters import HTTPAdapter
+
             HTTPAdapter.send = _STATE.original  # type: ignore[method-assign]  # undo the patch
         _STATE.original = None
         _STATE.defaults = Outgoing()

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from c2cwsgiutils import _settings
-from c2cwsgiutils.sql_profiler._impl import Profiler, format_statement, profiler
+
+if TYPE_CHECKING:
+    from c2cwsgiutils.sql_profiler._impl import Profiler, format_statement, profiler
 
 __all__ = [
     "Profiler",
@@ -31,6 +33,24 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
+# Importing the implementation imports SQLAlchemy: only when the profiler is used.
+_LAZY = frozenset({"Profiler", "format_statement", "profiler"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from c2cwsgiutils.sql_profiler import _impl
+
+        return getattr(_impl, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _profiler() -> Profiler:
+    from c2cwsgiutils.sql_profiler import _impl
+
+    return _impl.profiler
+
+
 _CHANNEL = "c2c_sql_profiler"
 
 
@@ -49,26 +69,26 @@ class SqlProfilerSettings:
 
 def enable() -> None:
     """Start profiling the SELECTs of this process."""
-    profiler.enable()
+    _profiler().enable()
 
 
 def disable() -> None:
     """Stop profiling."""
-    profiler.disable()
+    _profiler().disable()
 
 
 def is_enabled() -> bool:
     """Whether the profiler is active in this process."""
-    return profiler.enabled
+    return _profiler().enabled
 
 
 def _toggle(enable: bool) -> dict[str, Any]:
     """Broadcast receiver: switch the profiler of this process."""
     if enable:
-        profiler.enable()
+        _profiler().enable()
     else:
-        profiler.disable()
-    return {"status": 200, "enabled": profiler.enabled}
+        _profiler().disable()
+    return {"status": 200, "enabled": _profiler().enabled}
 
 
 def _view(request: Any) -> dict[str, Any]:
@@ -81,7 +101,7 @@ def _view(request: Any) -> dict[str, Any]:
         _LOG.critical("SQL profiler enabled=%s (by %s)", enable, _audit.who(request))
         broadcast.broadcast(_CHANNEL, params={"enable": enable}, expect_answers=True)
         _audit.log(request, f"set the SQL profiler to enabled={enable}", "done")
-    return {"status": 200, "enabled": profiler.enabled}
+    return {"status": 200, "enabled": _profiler().enabled}
 
 
 def includeme(config: Any) -> None:

@@ -26,7 +26,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from c2cwsgiutils import _metrics
+from c2cwsgiutils import _headers, _metrics
 from c2cwsgiutils._safety import never_raise
 from c2cwsgiutils.stats_pyramid import _sql
 
@@ -54,6 +54,21 @@ def stats_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callabl
     from pyramid.httpexceptions import HTTPException
 
     metrics = _metrics.get()
+    # (method, route, status) -> the labelled histograms: prometheus_client's labels() costs more
+    # than the observation. Bounded: methods and statuses are bounded, routes come from the config.
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def histograms(method: str, route: str, status: int) -> tuple[Any, Any]:
+        key = (method, route, status)
+        pair = children.get(key)
+        if pair is None:
+            labels = {"method": method, "route": route, "status": str(status), "group": str(status // 100)}
+            pair = (
+                metrics.pyramid_routes_seconds.labels(**labels),
+                metrics.pyramid_render_seconds.labels(**labels),
+            )
+            children[key] = pair
+        return pair
 
     def stats_tween(request: Any) -> Any:
         start = time.perf_counter()
@@ -68,22 +83,20 @@ def stats_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callabl
         finally:
             end = time.perf_counter()
             with never_raise("timing a request"):
-                route = request.matched_route.name if request.matched_route is not None else "_not_found"
-                labels = {
-                    "method": _method(request.method),
-                    "route": route,
-                    "status": str(status),
-                    "group": str(status // 100),
-                }
-                metrics.pyramid_routes_seconds.labels(**labels).observe(end - start)
+                matched = request.matched_route
+                route = matched.name if matched is not None else "_not_found"
+                routes_seconds, render_seconds = histograms(_method(request.method), route, status)
+                routes_seconds.observe(end - start)
                 timing = f'route;dur={(end - start) * 1000:.1f};desc="{route}"'
                 render_start = request.environ.get(_RENDER_START)
                 if render_start is not None:
-                    metrics.pyramid_render_seconds.labels(**labels).observe(end - render_start)
+                    render_seconds.observe(end - render_start)
                     timing += f", render;dur={(end - render_start) * 1000:.1f}"
                 if response is not None:
-                    previous = response.headers.get("Server-Timing")
-                    response.headers["Server-Timing"] = f"{previous}, {timing}" if previous else timing
+                    _headers.set_headers(
+                        response,
+                        {"Server-Timing": lambda previous: f"{previous}, {timing}" if previous else timing},
+                    )
         return response
 
     return stats_tween
@@ -118,8 +131,6 @@ def init_db_spy() -> None:
 
 def includeme(config: Any) -> None:
     """Time the routes, the renderers and the outgoing requests (and the SQL when SQLAlchemy is there)."""
-    import importlib.util
-
     from pyramid.events import BeforeRender
     from pyramid.tweens import EXCVIEW, INGRESS
 
@@ -130,5 +141,4 @@ def includeme(config: Any) -> None:
         under=("c2cwsgiutils.request_tracking.request_tracking_tween_factory", INGRESS),
     )
     _track_outgoing_requests()
-    if importlib.util.find_spec("sqlalchemy") is not None:
-        init_db_spy()
+    init_db_spy()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import threading
 import time
+from types import ModuleType
 from typing import Any
 
-from c2cwsgiutils import _metrics
+from c2cwsgiutils import _metrics, _post_import
 from c2cwsgiutils._safety import never_raise
 
 __all__ = ["install", "simplify"]
@@ -93,9 +94,9 @@ def _after_commit(session: Any) -> None:
         )
 
 
-def install() -> None:
-    """Listen to the SQL statements and commits of every engine and session (once per process)."""
+def _listen(sqlalchemy: ModuleType) -> None:
     global _INSTALLED  # noqa: PLW0603  # one set of class-level listeners per process
+    del sqlalchemy
     with _LOCK:
         if _INSTALLED:
             return
@@ -108,3 +109,11 @@ def install() -> None:
         event.listen(Session, "before_commit", _before_commit)
         event.listen(Session, "after_commit", _after_commit)
         _INSTALLED = True
+
+
+def install() -> None:
+    """Listen to the SQL statements and commits of every engine and session (once per process).
+
+    SQLAlchemy is not imported for that: the listeners are added when the application imports it.
+    """
+    _post_import.when_imported("sqlalchemy", _listen)

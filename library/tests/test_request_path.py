@@ -1,0 +1,151 @@
+"""The request path's shortcuts behave like Pyramid's own: request class, header updates, lazy patches."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import webob
+import webtest
+from pyramid.config import Configurator
+from pyramid.request import Request, apply_request_extensions
+
+from c2cwsgiutils import _headers, _post_import
+
+_CLASSES: list[type] = []
+
+
+def _seen(request):
+    _CLASSES.append(type(request))  # kept alive: no reuse of an id() by a later class
+    return {
+        "class": len(set(_CLASSES)),
+        "request_id": request.c2c_request_id,
+        "tm": type(request.tm).__name__,
+        "greeting": request.greeting("you"),
+        "late": request.late,
+        "computed": request.counter,
+        "computed_again": request.counter,
+    }
+
+
+def _app() -> webtest.TestApp:
+    calls = []
+
+    def counter(request):
+        calls.append(request)
+        return len(calls)
+
+    with Configurator(settings={}) as config:
+        config.include("c2cwsgiutils.pyramid")
+        config.add_request_method(lambda request, name: f"hello {name}", "greeting")
+        config.add_request_method(counter, "counter", reify=True)
+        config.add_route("seen", "/seen")
+        config.add_view(_seen, route_name="seen", renderer="json")
+        config.add_route("sub", "/sub")
+        config.add_view(lambda request: request.invoke_subrequest(Request.blank("/seen")), route_name="sub")
+        config.commit()
+        # Added after a commit: still part of the compiled class.
+        config.add_request_method(lambda request: "late", "late", property=True)
+        return webtest.TestApp(config.make_wsgi_app())
+
+
+def test_requests_share_one_class_with_every_extension() -> None:
+    app = _app()
+    _CLASSES.clear()
+    first = app.get("/seen", headers={"X-Request-ID": "first"}).json
+    second = app.get("/seen", headers={"X-Request-ID": "second"}).json
+    assert second["class"] == 1, "one request class for every request"
+    assert (first["request_id"], second["request_id"]) == ("first", "second")
+    assert first["tm"] == second["tm"] == "ThreadTransactionManager"
+    assert first["greeting"] == "hello you"
+    assert first["late"] == "late"
+    # Reified: computed once per request, and again for the next request.
+    assert first["computed"] == first["computed_again"]
+    assert second["computed"] == second["computed_again"] == first["computed"] + 1
+
+
+def test_a_subrequest_made_by_hand_gets_the_extensions() -> None:
+    response = _app().get("/sub", headers={"X-Request-ID": "outer"})
+    assert response.json["greeting"] == "hello you"
+    assert response.json["late"] == "late"
+
+
+def test_a_request_made_outside_the_router_can_still_get_the_extensions() -> None:
+    app = _app()
+    request = Request.blank("/seen", headers={"X-Request-ID": "by-hand"})
+    request.registry = app.app.registry
+    apply_request_extensions(request)
+    assert request.c2c_request_id == "by-hand"
+    assert request.greeting("me") == "hello me"
+
+
+def test_a_request_factory_function_keeps_pyramids_path() -> None:
+    with Configurator(settings={}) as config:
+        config.include("c2cwsgiutils.pyramid")
+
+        def factory(environ):  # a function, not a class: nothing to compile
+            return Request(environ)
+
+        config.set_request_factory(factory)
+        config.add_route("seen", "/seen")
+        config.add_view(lambda request: {"id": request.c2c_request_id}, route_name="seen", renderer="json")
+        app = webtest.TestApp(config.make_wsgi_app())
+    assert app.get("/seen", headers={"X-Request-ID": "kept"}).json == {"id": "kept"}
+
+
+def test_set_headers_replaces_case_insensitively_and_appends_with_a_function() -> None:
+    response = webob.Response()
+    response.headerlist[:] = [("x-request-id", "old"), ("Server-Timing", "db;dur=1"), ("Keep", "me")]
+    _headers.set_headers(
+        response,
+        {
+            "X-Request-ID": "new",
+            "Server-Timing": lambda previous: f"{previous}, route;dur=2",
+            "traceparent": "00-a-b-01",
+        },
+    )
+    assert response.headers.getall("X-Request-ID") == ["new"]
+    assert response.headers["Server-Timing"] == "db;dur=1, route;dur=2"
+    assert response.headers["Keep"] == "me"
+    assert response.headers["traceparent"] == "00-a-b-01"
+    _headers.set_headers(response, {"Server-Timing": lambda previous: previous or "none"})
+    assert response.headers.getall("Server-Timing") == ["db;dur=1, route;dur=2"]
+
+
+def test_when_imported_runs_at_once_for_an_imported_module() -> None:
+    seen = []
+    _post_import.when_imported("json", seen.append)
+    assert seen == [sys.modules["json"]]
+
+
+def test_a_cancelled_hook_never_runs() -> None:
+    seen = []
+    _post_import.when_imported("c2cwsgiutils_no_such_module", seen.append)
+    _post_import.cancel("c2cwsgiutils_no_such_module", seen.append)
+    with pytest.raises(ImportError):
+        __import__("c2cwsgiutils_no_such_module")
+    assert seen == []
+
+
+def test_requests_is_patched_when_the_application_imports_it() -> None:
+    """The include does not import requests, redis or SQLAlchemy; each gets its patch on import."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from pyramid.config import Configurator
+        with Configurator(settings={}) as config:
+            config.include("c2cwsgiutils.pyramid")
+            app = config.make_wsgi_app()
+        print(sorted(m for m in ("requests", "redis", "sqlalchemy") if m in sys.modules))
+        import requests.adapters, redis.client, sqlalchemy.orm
+        from c2cwsgiutils.stats_pyramid import _sql
+        print(hasattr(requests.adapters.HTTPAdapter.send, "__wrapped__"),
+              hasattr(redis.client.Redis.execute_command, "__wrapped__"), _sql._INSTALLED)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split("\n")[:2] == ["[]", "True True True"], result.stderr
