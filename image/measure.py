@@ -8,10 +8,12 @@ Usage (from the repository root, after ``make image``)::
 It builds the tests' tiny service (``image/tests/service``) FROM ``--image``, then for each run
 starts a container with 2 workers and prints, in seconds after the ``docker run`` command was
 issued: when ``docker run -d`` returned, when the container's process started (``State.StartedAt``),
-when gunicorn's master listened, when the last worker booted, and the first 200 on
-``/c2c/health_check``. ``--importtime`` prints the slowest imports of ``c2cwsgiutils.pyramid`` in
-the image (``python -X importtime``, cumulative microseconds). Every container and image it creates
-is named ``c2cimg-measure-*`` and removed at the end.
+when gunicorn's master listened, when the last worker booted, the first 200 on
+``/c2c/health_check``, and the CPU time the container used until then (a figure that depends
+little on the rest of the machine's load). Then the RSS and PSS of the idle gunicorn processes.
+``--importtime`` prints the CPU time of gunicorn's configuration import and of the application
+load, and the slowest top-level imports (``python -X importtime``). Every container and image it
+creates is named ``c2cimg-measure*`` and removed at the end.
 """
 
 from __future__ import annotations
@@ -113,25 +115,35 @@ def _memory(name: str) -> str:
     return f"gunicorn processes RSS {' + '.join(map(str, rss))} = {sum(rss)} MB, PSS {pss} MB"
 
 
+_LOAD = (
+    "import time; t0 = time.process_time(); import c2cwsgiutils.gunicorn_config as g; "
+    "t1 = time.process_time(); g.load_paste_app('c2c:///app/production.ini'); t2 = time.process_time(); "
+    "print(f'CPU s: gunicorn_config import {t1 - t0:.3f}, application load {t2 - t1:.3f}')"
+)
+
+
 def _importtime(image: str) -> None:
-    command = ["python", "-X", "importtime", "-c", "import c2cwsgiutils.pyramid"]
+    """CPU time of the configuration import and of the application load, and the slowest imports."""
+    for _ in range(3):
+        print("  " + _docker("run", "--rm", image, "python", "-c", _LOAD).strip())
     result = subprocess.run(
-        [DOCKER, "run", "--rm", image, *command], capture_output=True, text=True, check=True
+        [DOCKER, "run", "--rm", image, "python", "-X", "importtime", "-c", _LOAD],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     rows = []
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, module = (part.strip() for part in line.removeprefix("import time:").split("|"))
-        rows.append((int(cumulative), module))
-    total = next(cumulative for cumulative, module in rows if module == "c2cwsgiutils.pyramid")
-    print(f"import c2cwsgiutils.pyramid: {total / 1000:.0f} ms cumulative; slowest imports (ms):")
-    for cumulative, module in sorted(rows, reverse=True)[:25]:
+        _, cumulative, module = line.removeprefix("import time:").split("|")
+        if not module.startswith("  "):  # imported by the code run, not by another module
+            rows.append((int(cumulative), module.strip()))
+    print(
+        "slowest top-level imports while loading the application (ms, cumulative, inflated by -X importtime):"
+    )
+    for cumulative, module in sorted(rows, reverse=True)[:15]:
         print(f"  {cumulative / 1000:7.1f}  {module}")
-    for code in ("pass", "import c2cwsgiutils.pyramid", "import c2cwsgiutils.gunicorn_config"):
-        begin = time.time()
-        _docker("run", "--rm", "--entrypoint", "python", image, "-c", code)
-        print(f"docker run --rm python -c {code!r}: {time.time() - begin:.2f} s")
 
 
 def main() -> None:
@@ -142,6 +154,12 @@ def main() -> None:
     parser.add_argument("--importtime", action="store_true", help="slowest imports in the image")
     parser.add_argument("--compressed", action="store_true", help="also docker save | gzip | wc -c")
     parser.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for the service")
+    parser.add_argument(
+        "--volume",
+        action="append",
+        default=[],
+        help="extra docker run --volume, e.g. a gunicorn.conf.py to try",
+    )
     args = parser.parse_args()
 
     tag = f"c2cimg-measure:{uuid.uuid4().hex[:10]}"
@@ -155,6 +173,7 @@ def main() -> None:
     try:
         readies, cpus = [], []
         extra = [option for value in args.env for option in ("--env", value)]
+        extra += [option for value in args.volume for option in ("--volume", value)]
         for run in range(args.runs):
             name, figures = _one_run(tag, extra)
             names.append(name)
