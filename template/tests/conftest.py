@@ -1,4 +1,7 @@
-"""The library's throw-away PostgreSQL server (``library/tests/_postgres.py``), for a baked project."""
+"""Fixtures of the template's tests: an isolated home, and the library's throw-away PostgreSQL server.
+
+The server (``library/tests/_postgres.py``) runs a baked project's unit tests on PostgreSQL.
+"""
 
 import json
 import sys

@@ -76,10 +76,10 @@ def bake_repository(output_dir: Path, **answers: str) -> Path:
     return project
 
 
-def run_acceptance(project: Path, images: dict[str, str]) -> str:
-    """Run the project's `make acceptance` and return its output, asserting that it passed."""
+def make_acceptance(project: Path, images: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the project's `make acceptance` (images built in parallel) and return the result."""
     env = {key: value for key, value in os.environ.items() if key not in ("IMAGE", "SQLALCHEMY_URL")}
-    result = subprocess.run(
+    return subprocess.run(
         [
             "make",
             "--jobs=3",
@@ -96,8 +96,12 @@ def run_acceptance(project: Path, images: dict[str, str]) -> str:
         timeout=ACCEPTANCE_TIMEOUT_SECONDS,
         check=False,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-12000:]
+
+
+def run_acceptance(project: Path, images: dict[str, str]) -> str:
+    """Run the project's `make acceptance` and return its output, asserting that it passed."""
+    result = make_acceptance(project, images)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-12000:]
     return result.stdout
 
 
@@ -126,7 +130,7 @@ def test_full_stack_acceptance(tmp_path: Path, images: dict[str, str]) -> None:
 
 @pytest.mark.usefixtures("docker_ready")
 def test_minimal_stack_acceptance(tmp_path: Path, images: dict[str, str]) -> None:
-    """The minimal combination (waitress, no database, no Redis): the generated acceptance tests pass."""
+    """The minimal combination (waitress, no DB, no Redis): tests pass; a failure report has the logs."""
     project = bake_repository(
         tmp_path, project_name="c2ctpl minimal", server="waitress", use_postgresql="no", use_redis="no"
     )
@@ -135,3 +139,22 @@ def test_minimal_stack_acceptance(tmp_path: Path, images: dict[str, str]) -> Non
     assert re.search(r"\d+ passed", output), output[-6000:]
     assert "skipped" not in output
     assert " failed" not in output
+
+    # A failing acceptance test: its report shows the stack's containers and their logs.
+    (project / "acceptance_tests" / "test_teapot.py").write_text(
+        '''"""A test that fails."""
+
+
+def test_teapot(connection):
+    """The service is not a teapot."""
+    connection.get_json("hello", expected_status=418)
+''',
+        encoding="utf-8",
+    )
+    result = make_acceptance(project, images)
+    assert result.returncode != 0
+    assert "FAILED acceptance_tests/test_teapot.py::test_teapot" in result.stdout
+    report = result.stdout[result.stdout.index("compose c2ctpl-minimal-") :]
+    assert "$ ps" in report
+    assert "(healthy)" in report
+    assert "Starting server in PID 1." in report  # waitress's line in the service's logs
