@@ -69,12 +69,17 @@ def test_sql_profiler(stack: Stack, auth: dict[str, str]) -> None:
             is True
         )
         app.get_json("api/db/where")
+        app.get_json("api/hello")
 
         def explained() -> None:
-            logs = stack.logs("app")
-            assert "SQL profiler enabled" in logs
-            assert "SELECT pg_is_in_recovery()" in logs
-            assert "actual time=" in logs
+            lines = [line.partition("| ")[2] for line in stack.logs("app").splitlines()]
+            assert "INFO  c2cwsgiutils.sql_profiler._impl SQL profiler enabled" in lines
+            assert "  SELECT pg_is_in_recovery()" in lines
+            # the ORM query, shortened: one line per clause, then its plan
+            start = lines.index("  FROM hello")
+            assert lines[start - 1] == "  SELECT ..."
+            assert lines[start + 1] == "  ORDER BY hello.id"
+            assert "actual time=" in lines[start + 3]
 
         utils.retry_timeout(explained, timeout=30)
     finally:
