@@ -7,6 +7,7 @@ leftovers of crashed runs removed, every service's logs attached to failing test
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,13 @@ def fresh_session() -> Any:
         return requests.request(method, url, headers=headers, timeout=30, **kwargs)
 
     return get
+
+
+def json_lines(logs: str) -> list[dict[str, Any]]:
+    """The JSON log lines of ``docker-compose logs`` output (the ``service_1  | `` prefix removed)."""
+    lines = []
+    for line in logs.splitlines():
+        payload = line.partition("| ")[2]
+        if payload.startswith("{"):
+            lines.append(json.loads(payload))
+    return lines

@@ -7,7 +7,7 @@ from typing import Any
 
 from c2cwsgiutils.acceptance import utils
 from c2cwsgiutils.acceptance.connection import Connection
-from conftest import Stack
+from conftest import Stack, json_lines
 
 
 def _level(connection: Connection, auth: dict[str, str], name: str) -> dict[str, Any]:
@@ -35,13 +35,23 @@ def test_log_level_across_workers(stack: Stack, auth: dict[str, str], fresh_sess
     name = f"acceptance_app.workers{uuid.uuid4().hex[:8]}"
     app2 = stack.connection("app2")
     app2.get_json("c2c/logging/level", params={"name": name, "level": "ERROR"}, headers=auth, cors=False)
-    pids = set()
-    for _ in range(40):
-        # /api/pids answers from one worker; the level view of the same connection is the same worker
-        response = fresh_session(stack.url("app2") + f"c2c/logging/level?name={name}", headers=auth)
+    request_ids = []
+    for index in range(20):
+        request_id = f"workers-{name}-{index}"
+        response = fresh_session(
+            stack.url("app2") + f"c2c/logging/level?name={name}", headers={**auth, "X-Request-ID": request_id}
+        )
         assert response.json()["level"] == "ERROR"
-        pids.add(response.headers.get("X-Request-ID"))
-    assert len(pids) == 40
+        request_ids.append(request_id)
+
+    def both_workers_answered() -> None:
+        # the JSON access log of app2 tells which worker (pid) served each request
+        pids = {
+            line["pid"] for line in json_lines(stack.logs("app2")) if line.get("request_id") in request_ids
+        }
+        assert len(pids) == 2, pids
+
+    utils.retry_timeout(both_workers_answered, timeout=30)
 
 
 def test_invalid_log_level_is_400(app: Connection, auth: dict[str, str]) -> None:

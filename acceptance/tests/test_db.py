@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from c2cwsgiutils.acceptance import utils
 from c2cwsgiutils.acceptance.connection import CacheExpected, Connection
-from conftest import Stack
+from conftest import Stack, json_lines
 
 
 def test_reads_on_the_replica_writes_on_the_primary(app: Connection) -> None:
@@ -49,15 +48,6 @@ def test_request_id_in_postgresql_logs(stack: Stack, app: Connection, app_name: 
     utils.retry_timeout(logged, timeout=30)
 
 
-def _json_lines(text: str) -> list[dict[str, Any]]:
-    lines = []
-    for line in text.splitlines():
-        _, _, payload = line.partition("| ")
-        if payload.startswith("{"):
-            lines.append(json.loads(payload))
-    return lines
-
-
 def test_request_id_in_json_logs(stack: Stack) -> None:
     app2 = stack.connection("app2")
     request_id = f"log-{uuid.uuid4()}"
@@ -66,7 +56,7 @@ def test_request_id_in_json_logs(stack: Stack) -> None:
     )
 
     def logged() -> None:
-        lines = [line for line in _json_lines(stack.logs("app2")) if line.get("request_id") == request_id]
+        lines = [line for line in json_lines(stack.logs("app2")) if line.get("request_id") == request_id]
         messages = {line["logger_name"]: line for line in lines}
         assert messages["acceptance_app.views"]["msg"] == f"Logging with the request id {request_id}"
         assert messages["acceptance_app.views"]["path"] == "/api/log"
