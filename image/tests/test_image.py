@@ -182,6 +182,18 @@ def test_runs_as_non_root(service: Service) -> None:
     assert uid_line.split()[1] == APP_UID
 
 
+def _master_maps(service: Service) -> str:
+    return docker("exec", service.name, "cat", "/proc/1/maps").stdout
+
+
+def test_application_is_preloaded_in_the_master(service: Service) -> None:
+    """By default gunicorn's master (PID 1) loaded the application before forking the workers.
+
+    Pyramid's zope.interface extension is mapped in the master: the workers share those pages.
+    """
+    assert "site-packages/zope" in _master_maps(service)
+
+
 def test_docker_healthcheck_turns_healthy(service: Service) -> None:
     """The image's HEALTHCHECK (Python, no curl) reports the container ``healthy``."""
     deadline = time.monotonic() + 30
@@ -339,14 +351,21 @@ def test_plain_postgresql_url_works(service_image: str, postgres_network: tuple[
 
 
 def test_workers_follow_the_container_cpu_quota(service_image: str) -> None:
-    """Without GUNICORN_WORKERS, a one-CPU container runs one gunicorn worker (the host has two CPUs)."""
-    for service in _run(service_image, "--cpus", "1", "--env", "GUNICORN_WORKERS="):
+    """Without GUNICORN_WORKERS, a one-CPU container runs one gunicorn worker (the host has two CPUs).
+
+    With ``GUNICORN_PRELOAD=0`` (the application loaded in the worker, not preloaded in the master).
+    """
+    options = ("--cpus", "1", "--env", "GUNICORN_WORKERS=", "--env", "GUNICORN_PRELOAD=0")
+    for service in _run(service_image, *options):
         script = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"
         commands = docker("exec", service.name, "sh", "-c", script).stdout.splitlines()
         gunicorns = [
             command for command in commands if command.startswith("/venv/bin/python3 /venv/bin/gunicorn")
         ]
         assert len(gunicorns) == 2, commands  # the master and one worker
+        status, _ = get(service.url + "/c2c/health_check?max_level=1")
+        assert status == 200
+        assert "site-packages/zope" not in _master_maps(service)  # Pyramid not loaded in the master
 
 
 def test_psycopg2_url_works(service_image: str, postgres_network: tuple[str, str]) -> None:
