@@ -30,9 +30,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)
 #   default 127.0.0.1); keep-alive behind a load balancer longer than its idle timeout.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 5)
 # - the application is loaded once, in the master, before the workers are forked
-#   (GUNICORN_PRELOAD=0 loads it in each worker instead): with 2 workers, start-up takes ~40 %
-#   less CPU and the workers share the memory of the loaded code (PSS ~40 % lower; figures in
-#   README.md). The library's Redis, broadcast and metrics state renews itself in forked workers.
+#   (GUNICORN_PRELOAD=0 loads it in each worker instead): with 2 workers, start-up takes about a
+#   third less CPU and the workers share the memory of the loaded code (PSS a third lower;
+#   figures in README.md). The library's Redis, broadcast and metrics state renews itself in forked workers.
 #   What the application opens while it loads (database connections, files, threads) is
 #   inherited by every worker: open nothing there, or set GUNICORN_PRELOAD=0 (also with --reload,
 #   which cannot reload code loaded in the master).
