@@ -228,14 +228,30 @@ def _engines(
     return rw_engine, ro_engine
 
 
+# DBAPI drivers whose cursors take ``%s`` parameters: the statement goes straight to the driver.
+_FORMAT_DRIVERS = frozenset({"psycopg", "psycopg2"})
+
+
 def _set_application_name(session: Any, transaction: Any, connection: Any) -> None:
-    """``after_begin`` listener: the request id becomes the transaction's ``application_name``."""
+    """``after_begin`` listener: the request id becomes the transaction's ``application_name``.
+
+    With psycopg the statement goes to the driver's cursor: the round trip cannot be avoided, but
+    SQLAlchemy's execution machinery (events, result objects) is, and it costed more than the
+    round trip itself. It is not an application statement: the SQL metrics do not count it.
+    """
     del session, transaction
     request = _context.current_request.get()
     if request is None or connection.dialect.name != "postgresql":
         return
     name = str(request.c2c_request_id).encode()[:_APPLICATION_NAME_MAX].decode(errors="ignore")
-    connection.exec_driver_sql("SELECT set_config('application_name', %(name)s, true)", {"name": name})
+    if connection.dialect.driver in _FORMAT_DRIVERS:
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT set_config('application_name', %s, true)", (name,))
+        finally:
+            cursor.close()
+    else:
+        connection.exec_driver_sql("SELECT set_config('application_name', %(name)s, true)", {"name": name})
 
 
 def _install_sql_request_id(config: Any, factory: Any) -> None:

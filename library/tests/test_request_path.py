@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import pytest
 import webob
@@ -13,6 +15,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request, apply_request_extensions
 
 from c2cwsgiutils import _headers, _post_import
+from c2cwsgiutils.request_tracking import _traceparent
 
 _CLASSES: list[type] = []
 
@@ -149,3 +152,26 @@ def test_requests_is_patched_when_the_application_imports_it() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.split("\n")[:2] == ["[]", "True True True"], result.stderr
+
+
+def test_request_ids_are_version_4_uuids() -> None:
+    ids = {_traceparent.new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for text in ids:
+        value = uuid.UUID(text)
+        assert (value.version, value.variant, str(value)) == (4, uuid.RFC_4122, text)
+
+
+def test_forked_workers_draw_different_identifiers() -> None:
+    """Gunicorn forks its workers (after preloading the application): each has its own sequence."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover  # the child process
+        os.write(write, _traceparent.new_trace_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert len(child) == 32
+    assert child != _traceparent.new_trace_id()

@@ -390,7 +390,7 @@ def test_default_timeout_replaces_a_positional_none(tracked, server):
 
 def test_generated_ids_are_never_all_zeros(monkeypatch):
     """An all-zero random draw is discarded: trace and span ids are always valid."""
-    draws = iter([b"\0" * 16, b"\1" * 16, b"\0" * 8, b"\2" * 8])
-    monkeypatch.setattr(_traceparent.os, "urandom", lambda size: next(draws))
+    draws = iter([0, int("01" * 16, 16), 0, int("02" * 8, 16)])
+    monkeypatch.setattr(_traceparent.random, "getrandbits", lambda bits: next(draws))
     assert _traceparent.new_trace_id() == "01" * 16
     assert _traceparent.new_span_id() == "02" * 8

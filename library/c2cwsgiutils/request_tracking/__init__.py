@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -92,7 +91,7 @@ def _request_id(request: Any) -> str:
             cleaned = str(value)[:_MAX_ID_LENGTH].translate(_CONTROL).strip()
             if cleaned:
                 return cleaned
-    return str(uuid.uuid4())
+    return _traceparent.new_request_id()
 
 
 def request_tracking_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callable[[Any], Any]:

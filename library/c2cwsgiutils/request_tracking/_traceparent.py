@@ -6,10 +6,19 @@ and 2 characters), the shape of :data:`c2cwsgiutils._context.current_trace`.
 
 from __future__ import annotations
 
-import os
+import random
 import re
 
-__all__ = ["Trace", "child", "for_request", "format_header", "new_span_id", "new_trace_id", "parse"]
+__all__ = [
+    "Trace",
+    "child",
+    "for_request",
+    "format_header",
+    "new_request_id",
+    "new_span_id",
+    "new_trace_id",
+    "parse",
+]
 
 Trace = tuple[str, str, str]
 
@@ -18,6 +27,9 @@ _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 _SAMPLED = 0x01
+# Version 4 (bits 76-79 = 0100) and RFC 4122 variant (bits 62-63 = 10) of a random UUID.
+_UUID_CLEAR = ~((0xF << 76) | (0x3 << 62))
+_UUID_SET = (0x4 << 76) | (0x2 << 62)
 
 
 def parse(header: str | None) -> Trace | None:
@@ -45,10 +57,19 @@ def parse(header: str | None) -> Trace | None:
 
 
 def _random_hex(size: int) -> str:
+    # Trace context identifiers must be random, not secret: the process's Mersenne Twister (reseeded
+    # in each forked worker) costs a tenth of an os.urandom system call, paid on every request.
     while True:
-        value = os.urandom(size)
-        if any(value):  # all-zero identifiers are invalid
-            return value.hex()
+        value = random.getrandbits(size * 8)
+        if value:  # all-zero identifiers are invalid
+            return f"{value:0{size * 2}x}"
+
+
+def new_request_id() -> str:
+    """Return a random version 4 UUID, as text (the default request id)."""
+    value = random.getrandbits(128) & _UUID_CLEAR | _UUID_SET
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def new_trace_id() -> str:
