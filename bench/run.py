@@ -304,7 +304,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--rounds", type=int, help="A/B rounds per wrk measurement (default 3, quick 1)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--threads", type=int, default=8, help="gthread threads of the worker (default 8)")
-    parser.add_argument("--no-redis", action="store_true", help="no Redis (no Redis check, no PING)")
+    parser.add_argument("--no-redis", action="store_true", help="no Redis (no Redis check)")
     parser.add_argument("--no-scrape", action="store_true", help="skip the metrics scrape measurement")
     args = parser.parse_args(argv)
     quick = args.quick

@@ -8,7 +8,8 @@ Both variants serve ``/hello`` (a JSON hello world) and the same two database ro
 engines and pool sizes:
 
 - ``/c2c/health_check``: c2cwsgiutils' ``HealthCheck`` (one check per engine + a Redis check, all at
-  level 1) against a bare view that runs ``SELECT 1`` on both engines (and a Redis ``PING``);
+  level 1) against a bare view that runs ``SELECT 1`` on both engines (and Redis ``INFO`` + ``DBSIZE``,
+  returned in the same shape as the Redis check of c2cwsgiutils);
 - ``/items``: ten rows of the ``item`` table read through ``request.dbsession`` (a GET, so the
   replica) against a bare SQLAlchemy session on the replica engine, same query.
 """
@@ -73,8 +74,9 @@ def _bare(config: Configurator) -> None:
                 session.execute(sqlalchemy.text("SELECT 1"))
             successes[name] = {"level": 1}
         if redis_client is not None:
-            redis_client.ping()
-            successes["redis"] = {"level": 1}
+            # The same commands and answer as c2cwsgiutils' Redis check (its JSON shape).
+            result = {"info": redis_client.info(), "dbsize": redis_client.dbsize()}
+            successes["redis"] = {"level": 1, "result": result}
         return {"status": 200, "successes": successes, "failures": {}}
 
     def items(request: Any) -> list[dict[str, Any]]:
