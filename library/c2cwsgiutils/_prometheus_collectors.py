@@ -146,14 +146,43 @@ def _process_name(pid: str) -> str:
         return ""
 
 
-class MemoryMapCollector:
-    """Gauge ``<prefix>process_smap_<type>_bytes{pid, name}``: the memory of each process of the container.
+def _process_tree(root: int) -> list[str]:
+    """The pid of ``root`` and of its descendants, from ``/proc/<pid>/task/<tid>/children``.
 
+    Falls back to every process when the kernel does not publish the children lists.
+    """
+    pids = [str(root)]
+    index = 0
+    while index < len(pids):
+        pid = pids[index]
+        index += 1
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+                    pids.extend(children.read().split())
+            except FileNotFoundError:
+                if index == 1:  # no children lists in this kernel
+                    return [p for p in os.listdir("/proc") if p.isdigit()]
+            except OSError:
+                continue
+    return pids
+
+
+class MemoryMapCollector:
+    """Gauge ``<prefix>process_smap_<type>_bytes{pid, name}``: the memory of the server's processes.
+
+    By default, the process that collects (the gunicorn master, or the single process) and its
+    descendants (the workers): in a container, what runs there; on a shared host, not every
+    process of the machine (reading the memory maps of hundreds of processes made a scrape slow).
     Processes that cannot be read (another user's, a process that just ended) are skipped.
     """
 
     def __init__(self, memory_type: str = "pss", pids: list[str] | None = None) -> None:
-        """Report ``memory_type`` (``pss``, ``rss``, ``uss``, ``swap``...) of ``pids`` (default: all)."""
+        """Report ``memory_type`` (``pss``, ``rss``, ``uss``, ``swap``...) of ``pids`` (default: the tree)."""
         self.memory_type = memory_type
         self.pids = pids
 
@@ -167,7 +196,7 @@ class MemoryMapCollector:
             f"{field} memory of the processes, from /proc/<pid>/smaps",
             labels=("pid", "name"),
         )
-        pids = self.pids if self.pids is not None else [p for p in os.listdir("/proc") if p.isdigit()]
+        pids = self.pids if self.pids is not None else _process_tree(os.getpid())
         for pid in pids:
             value = _smaps_total(pid, field)
             if value is not None:

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import threading
 import types
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -180,7 +182,25 @@ def get_engine(settings: Mapping[str, Any], prefix: str = "sqlalchemy.") -> sqla
     """Create an engine from the settings that start with ``prefix`` (``url``, ``pool_size``, ...)."""
     engine = sqlalchemy.engine_from_config(dict(settings), prefix)
     set_engine_name(engine, prefix.rstrip("."))
+    _forget_connections_after_fork(engine)
     return engine
+
+
+def _forget_connections_after_fork(engine: sqlalchemy.engine.Engine) -> None:
+    """A forked process (a worker of a preloaded gunicorn) never uses its parent's connections.
+
+    Two processes on one PostgreSQL connection mix their queries and answers. The child drops the
+    pool's connections without closing them (closing would end the parent's sessions too) and
+    opens its own.
+    """
+    reference = weakref.ref(engine)
+
+    def forget() -> None:
+        alive = reference()
+        if alive is not None:
+            alive.dispose(close=False)
+
+    os.register_at_fork(after_in_child=forget)
 
 
 def get_session_factory(engine: sqlalchemy.engine.Engine) -> SessionFactory:

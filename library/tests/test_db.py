@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import re
 
 import psycopg
@@ -311,3 +312,28 @@ def test_deprecated_scoped_session_apis_route_requests(items, engines, api):
     assert callable(getattr(db.tweens, name))
     if api == "create_session":
         assert holder["session"].c2c_ro_bind.c2c_name == "legacy_slave"
+
+
+def test_a_forked_worker_opens_its_own_connections(postgresql, engines):
+    """After a fork (gunicorn with preload), the child never reuses the parent's pooled connections."""
+    engine = db.get_engine({"sqlalchemy.url": postgresql.url_rw})
+    engines.append(engine)
+
+    def backend_pid() -> int:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+    parent_pid = backend_pid()  # the connection goes back to the pool
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover  # the child process
+        try:
+            os.write(write, str(backend_pid()).encode())
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    child_pid = int(os.read(read, 32))
+    os.close(read)
+    os.close(write)
+    assert child_pid != parent_pid
+    assert backend_pid() == parent_pid, "the parent's pooled connection still works"

@@ -228,3 +228,21 @@ def test_worker_sampler_copies_process_and_gc_metrics():
     assert sampler._thread is thread
     sampler.stop()
     assert not thread.is_alive()
+
+
+def test_memory_map_collector_reads_the_process_tree():
+    """By default: this process and its children, not every process of the machine."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for _ in range(100):  # the child is listed once it exists
+            (family,) = list(prometheus.MemoryMapCollector().collect())
+            pids = {sample.labels["pid"] for sample in family.samples}
+            if str(child.pid) in pids:
+                break
+            time.sleep(0.05)
+        assert {str(os.getpid()), str(child.pid)} <= pids
+        assert "1" not in pids or os.getpid() == 1, "the processes of the machine are not read"
+        assert all(sample.labels["name"] for sample in family.samples)
+    finally:
+        child.kill()
+        child.wait()
