@@ -45,7 +45,7 @@ from typing import Any
 import sqlalchemy
 import sqlalchemy.orm
 
-from c2cwsgiutils import _context, _settings
+from c2cwsgiutils import _context, _settings, _zope_join
 from c2cwsgiutils._db_session import C2CSession, compile_patterns, set_engine_name, wants_readwrite
 from c2cwsgiutils._db_session import engine_name as _engine_name
 
@@ -227,9 +227,11 @@ def get_tm_session_pyramid(
 
     if isinstance(session_factory, SessionFactory):
         session: sqlalchemy.orm.Session = session_factory(request)
+        # Listeners installed once on the factory's session class, not seven per session.
+        _zope_join.join(session, session_factory.class_, transaction_manager)
     else:
         session = session_factory()
-    zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
+        zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
     return session
 
 

@@ -55,6 +55,25 @@ def _read_write_read(request):
     return {"users": users, "count": count}
 
 
+class _Base(sqlalchemy.orm.DeclarativeBase):
+    pass
+
+
+class _Item(_Base):
+    __tablename__ = "item"
+    id: sqlalchemy.orm.Mapped[int] = sqlalchemy.orm.mapped_column(primary_key=True)
+    name: sqlalchemy.orm.Mapped[str]
+
+
+def _orm_write(request):
+    """An ORM write: the flush alone tells the transaction to commit (no mark_changed)."""
+    request.dbsession.add(_Item(name=request.params["name"]))
+    if request.params.get("fail"):
+        request.dbsession.flush()
+        raise RuntimeError("after the write")
+    return {}
+
+
 def _application_name(request):
     sql = "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()"
     return {"name": request.dbsession.execute(sqlalchemy.text(sql)).scalar()}
@@ -76,6 +95,7 @@ def _make_app(postgresql, engines, settings=None, **init_kwargs):
             "write": _write,
             "ryw": _read_write_read,
             "app_name": _application_name,
+            "orm_write": _orm_write,
         }.items():
             config.add_route(name, "/" + name)
             config.add_view(view, route_name=name, renderer="fast_json")
@@ -337,3 +357,22 @@ def test_a_forked_worker_opens_its_own_connections(postgresql, engines):
     os.close(write)
     assert child_pid != parent_pid
     assert backend_pid() == parent_pid, "the parent's pooled connection still works"
+
+
+def test_the_request_session_takes_part_in_the_request_transaction(items, engines):
+    """Committed at the end of a request, rolled back when the view fails; other sessions are free."""
+    import webtest
+
+    app = _make_app(items, engines)
+    client = webtest.TestApp(app)
+    client.post("/orm_write", {"name": "kept"})
+    assert _count(items.url_rw, "kept") == 1
+    with pytest.raises(RuntimeError, match="after the write"):  # pyramid_tm aborts, then re-raises
+        client.post("/orm_write", {"name": "lost", "fail": "1"})
+    assert _count(items.url_rw, "lost") == 0
+    # A session of the same factory outside a request is not joined to any transaction manager.
+    factory = app.registry["test.factory"]
+    with factory(None, readwrite=True) as session:
+        session.add(_Item(name="own"))
+        session.commit()
+    assert _count(items.url_rw, "own") == 1

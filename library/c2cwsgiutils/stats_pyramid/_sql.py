@@ -56,6 +56,38 @@ def _engine_label(engine: Any) -> str:
     return f"{url.drivername}://{url.host or ''}/{url.database or ''}"
 
 
+class _Children:
+    """(statement, engine) -> labelled histogram: simplifying a statement takes nine regular expressions.
+
+    Bounded (emptied when full); renewed when the metrics are (tests reset them).
+    """
+
+    def __init__(self) -> None:
+        self.metrics: Any = None
+        self.children: dict[tuple[str, Any], Any] = {}
+
+
+_CHILDREN = _Children()
+_MAX_CHILDREN = 4096
+
+
+def _histogram(statement: str, engine: Any) -> Any:
+    metrics = _metrics.get()
+    cache = _CHILDREN
+    if cache.metrics is not metrics:
+        cache.metrics, cache.children = metrics, {}
+    key = (statement, engine)
+    child = cache.children.get(key)
+    if child is None:
+        child = metrics.database_seconds.labels(
+            what=metrics.statements(simplify(statement)), engine=_engine_label(engine)
+        )
+        if len(cache.children) >= _MAX_CHILDREN:
+            cache.children = {}
+        cache.children[key] = child
+    return child
+
+
 def _before_cursor_execute(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
@@ -73,10 +105,7 @@ def _after_cursor_execute(
         return
     duration = time.perf_counter() - start
     with never_raise("timing an SQL statement"):
-        metrics = _metrics.get()
-        metrics.database_seconds.labels(
-            what=metrics.statements(simplify(statement)), engine=_engine_label(conn.engine)
-        ).observe(duration)
+        _histogram(statement, conn.engine).observe(duration)
 
 
 def _before_commit(session: Any) -> None:
