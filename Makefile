@@ -48,6 +48,8 @@ format: venv ## Fix what ruff can fix and format the code
 
 .PHONY: unit
 unit: venv ## Run the library's tests with branch coverage
+	@# The compose tests of the acceptance helpers run containers FROM the Debian base.
+	@if $(DOCKER) info >/dev/null 2>&1; then $(MAKE) --no-print-directory debian-base; fi
 	cd library && rm -f .coverage .coverage.* && \
 		$(BIN)/coverage run -m pytest -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
 		$(BIN)/coverage combine --quiet >/dev/null 2>&1; $(BIN)/coverage report --format=total | sed 's/^/branch coverage: /;s/$$/ %/'; exit $$status
@@ -62,12 +64,15 @@ template-test: venv ## Bake every variant of the service template (template/) an
 .PHONY: test
 test: lint unit template-test image-test acceptance ## Run every test layer (lint, types, unit, real-server and container tests)
 
-.PHONY: image
-image: ## Build the base image $(IMAGE) (and $(BASE_IMAGE) with debootstrap when it is missing)
+.PHONY: debian-base
+debian-base: ## Build $(BASE_IMAGE) with debootstrap when it is missing (no registry on the build machines)
 	@if ! $(DOCKER) image inspect $(BASE_IMAGE) >/dev/null 2>&1; then \
 		echo "$(BASE_IMAGE) is not here and there may be no registry: building it with debootstrap (image/build-debian-base.sh)"; \
 		DOCKER=$(DOCKER) image/build-debian-base.sh $(BASE_IMAGE); \
 	fi
+
+.PHONY: image
+image: debian-base ## Build the base image $(IMAGE) (and $(BASE_IMAGE) with debootstrap when it is missing)
 	@echo "Building $(IMAGE) from image/Dockerfile$(if $(wildcard $(CA_BUNDLE)), with the CA bundle $(CA_BUNDLE) as a build secret)"
 	@previous=$$($(DOCKER) image inspect --format '{{.Id}}' $(IMAGE) 2>/dev/null); \
 	DOCKER_BUILDKIT=1 $(DOCKER) build --progress=plain --file image/Dockerfile --tag $(IMAGE) \

@@ -136,6 +136,34 @@ def test_unhealthy_service_fails_up_with_logs(compose_file, tmp_path):
     assert _containers(bad.project_name) == []
 
 
+@pytest.mark.parametrize(("status", "fails"), [(0, False), (3, True)])
+def test_a_one_shot_job_that_succeeds_is_done_and_one_that_fails_stops_up(
+    compose_file, tmp_path, status, fails
+):
+    """A job exiting with 0 (a migration) is complete, not a failure; another status fails with its logs.
+
+    The job ends at once; the worker's health check takes a second: up() sees the job's exit status.
+    """
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        COMPOSE_FILE
+        + f"""  job:
+        image: debian:bookworm-slim
+        command: ["sh", "-c", "echo job ran; exit {status}"]
+    """
+    )
+    job = Composition(None, "c2ctestjob", path, docker=DOCKER)
+    try:
+        if fails:
+            with pytest.raises(AssertionError, match=r"(?s)exit code 3.*job ran"):
+                job.up(timeout=60)
+        else:
+            job.up(timeout=60)
+            assert "job ran" in job.logs()
+    finally:
+        job.down()
+
+
 def test_down_and_leftover_cleanup(compose_file):
     """Stopping removes everything; leftovers of a dead process are removed, a live one's are kept."""
     leftover = Composition(None, "c2ctestleft", compose_file, docker=DOCKER)

@@ -218,8 +218,11 @@ class Composition:
     def wait_healthy(self, *services: str, timeout: float = 120) -> None:
         """Wait until every container of the services runs and, if it has a healthcheck, is healthy.
 
+        A container that exited with status 0 is a one-shot job that completed (a migration, as
+        compose's ``service_completed_successfully``): it is not waited for.
+
         Raises:
-            AssertionError: When a container exits or turns unhealthy, or on timeout.
+            AssertionError: When a container exits with another status or turns unhealthy, or on timeout.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -227,6 +230,8 @@ class Composition:
             waiting = []
             for name, state in states.items():
                 health = (state.get("Health") or {}).get("Status")
+                if state.get("Status") == "exited" and state.get("ExitCode") == 0:
+                    continue
                 if state.get("Status") == "exited" or health == "unhealthy":
                     raise AssertionError(
                         f"Container {name} is {health or state.get('Status')} "
