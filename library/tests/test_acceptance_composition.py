@@ -7,6 +7,7 @@ Without a daemon the tests skip, or fail when ``REQUIRE_DOCKER=1`` (as in CI).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import textwrap
 
@@ -16,6 +17,9 @@ from c2cwsgiutils.acceptance import composition as composition_module
 from c2cwsgiutils.acceptance.composition import Composition, cleanup_leftovers
 
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
+# A DOCKER_CONFIG directory whose cli-plugins/ has the compose v2 plugin (.ci/run installs it:
+# Debian 12 ships compose v1 only), so that both compose versions are tested.
+COMPOSE_V2_CONFIG = os.environ.get("C2C_COMPOSE_V2_CONFIG")
 
 COMPOSE_FILE = textwrap.dedent(
     """\
@@ -60,9 +64,42 @@ def compose_file(tmp_path_factory):
     return path
 
 
+def _missing(message):
+    if os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module", params=["v1", "v2"])
+def cli(request):
+    """The compose command of each version, as ``Composition`` keyword arguments."""
+    if request.param == "v1":
+        v1 = shutil.which("docker-compose")
+        if v1 is None:
+            _missing("docker-compose (compose v1) is not installed")
+        return {"compose": [v1]}
+    if not COMPOSE_V2_CONFIG:
+        _missing(
+            "C2C_COMPOSE_V2_CONFIG names no DOCKER_CONFIG with the compose v2 plugin (.ci/run installs it)"
+        )
+    return {"compose": [DOCKER, "compose"], "env": {"DOCKER_CONFIG": COMPOSE_V2_CONFIG}}
+
+
+def test_each_compose_version_is_the_one_used(cli):
+    """The v2 plugin answers as v2 (``docker compose version``), v1 as v1."""
+    output = subprocess.run(
+        [*cli["compose"], "version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **cli.get("env", {})},
+    ).stdout
+    assert ("version 2." if cli["compose"][-1] == "compose" else "version 1.") in output
+
+
 @pytest.fixture(scope="module")
-def composition(request, compose_file):
-    result = Composition(request, "c2ctest", compose_file, docker=DOCKER)
+def composition(request, compose_file, cli):
+    result = Composition(request, "c2ctest", compose_file, docker=DOCKER, **cli)
     result.up(timeout=60)
     return result
 
@@ -119,7 +156,7 @@ def test_stop_start_restart_kill(composition):
     assert "worker" in composition.ps()
 
 
-def test_unhealthy_service_fails_up_with_logs(compose_file, tmp_path):
+def test_unhealthy_service_fails_up_with_logs(compose_file, cli, tmp_path):
     """Starting fails quickly with the logs when a service turns unhealthy."""
     path = tmp_path / "bad.yaml"
     path.write_text(
@@ -127,7 +164,7 @@ def test_unhealthy_service_fails_up_with_logs(compose_file, tmp_path):
             "retries: 3", "retries: 1"
         )
     )
-    bad = Composition(None, "c2ctestbad", path, docker=DOCKER)
+    bad = Composition(None, "c2ctestbad", path, docker=DOCKER, **cli)
     try:
         with pytest.raises(AssertionError, match=r"(?s)unhealthy.*hello from worker"):
             bad.up(timeout=30)
@@ -138,7 +175,7 @@ def test_unhealthy_service_fails_up_with_logs(compose_file, tmp_path):
 
 @pytest.mark.parametrize(("status", "fails"), [(0, False), (3, True)])
 def test_a_one_shot_job_that_succeeds_is_done_and_one_that_fails_stops_up(
-    compose_file, tmp_path, status, fails
+    compose_file, cli, tmp_path, status, fails
 ):
     """A job exiting with 0 (a migration) is complete, not a failure; another status fails with its logs.
 
@@ -152,7 +189,7 @@ def test_a_one_shot_job_that_succeeds_is_done_and_one_that_fails_stops_up(
         command: ["sh", "-c", "echo job ran; exit {status}"]
     """
     )
-    job = Composition(None, "c2ctestjob", path, docker=DOCKER)
+    job = Composition(None, "c2ctestjob", path, docker=DOCKER, **cli)
     try:
         if fails:
             with pytest.raises(AssertionError, match=r"(?s)exit code 3.*job ran"):
@@ -164,12 +201,12 @@ def test_a_one_shot_job_that_succeeds_is_done_and_one_that_fails_stops_up(
         job.down()
 
 
-def test_down_and_leftover_cleanup(compose_file):
+def test_down_and_leftover_cleanup(compose_file, cli):
     """Stopping removes everything; leftovers of a dead process are removed, a live one's are kept."""
-    leftover = Composition(None, "c2ctestleft", compose_file, docker=DOCKER)
+    leftover = Composition(None, "c2ctestleft", compose_file, docker=DOCKER, **cli)
     leftover.project_name = "c2ctestleft-999999999-deadbeef"  # a pid that cannot exist
     leftover._run("up", "--detach", "other")
-    alive = Composition(None, "c2ctestleft", compose_file, cleanup=False, docker=DOCKER)
+    alive = Composition(None, "c2ctestleft", compose_file, cleanup=False, docker=DOCKER, **cli)
     alive.up("other", timeout=30)
     try:
         assert _containers(leftover.project_name)
