@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
 from c2cwsgiutils.acceptance import utils
 from conftest import Stack
 from prometheus_client.parser import text_string_to_metric_families
+
+HELLO = 'route="hello",method="GET",status="200"'
+"""The labels of the ``hello`` route's successful GETs."""
 
 
 def _value(text: str, sample_name: str, **labels: str) -> float:
@@ -38,6 +42,56 @@ def test_counters_summed_across_workers(stack: Stack, fresh_session: Any) -> Non
     )
     assert route_count == routes + 10
     assert len(pids) == 2  # both workers served requests
+
+
+def _prometheus(stack: Stack, query: str) -> dict[str, float]:
+    """Run an instant query on the Prometheus server: the value of each series, by ``instance``."""
+    response = requests.get(
+        stack.url("prometheus", 9090) + "api/v1/query", params={"query": query}, timeout=30
+    )
+    response.raise_for_status()
+    body = response.json()
+    assert body["status"] == "success", body
+    return {item["metric"].get("instance", ""): float(item["value"][1]) for item in body["data"]["result"]}
+
+
+def _prometheus_total(stack: Stack, query: str) -> float:
+    """The value of a ``sum(...)`` query on the Prometheus server (0 when no series matches yet)."""
+    return sum(_prometheus(stack, query).values())
+
+
+def test_scraped_by_prometheus(stack: Stack, fresh_session: Any) -> None:
+    """The Prometheus server scrapes every application, and sees the sum of app2's two workers."""
+
+    def all_up() -> None:
+        assert _prometheus(stack, 'up{job="acceptance"}') == {
+            "app:9090": 1,
+            "app2:9090": 1,
+            "app-waitress:9090": 1,
+        }
+
+    utils.retry_timeout(all_up, timeout=60)
+    routes = f'sum(c2cwsgiutils_pyramid_routes_seconds_count{{instance="app2:9090",{HELLO}}})'
+    hits = 'sum(acceptance_app_hits_total{instance="app2:9090",method="GET"})'
+    direct = stack.scrape("app2")
+    before_routes = _value(
+        direct, "c2cwsgiutils_pyramid_routes_seconds_count", route="hello", method="GET", status="200"
+    )
+    before_hits = _value(direct, "acceptance_app_hits_total", method="GET")
+
+    def reaches(query: str, expected: float) -> None:
+        assert _prometheus_total(stack, query) == expected
+
+    utils.retry_timeout(lambda: reaches(routes, before_routes), timeout=30)  # Prometheus is up to date
+    pids = set()
+    for _ in range(10):
+        response = fresh_session(stack.url("app2") + "api/hello")
+        assert response.status_code == 200
+    for _ in range(20):
+        pids.add(fresh_session(stack.url("app2") + "api/ping").json()["pid"])
+    assert len(pids) == 2  # both workers served requests
+    utils.retry_timeout(lambda: reaches(routes, before_routes + 10), timeout=30)
+    utils.retry_timeout(lambda: reaches(hits, before_hits + 10), timeout=30)
 
 
 def test_custom_collector_and_catalogue(stack: Stack) -> None:
