@@ -254,12 +254,45 @@ def _engines(
 _FORMAT_DRIVERS = frozenset({"psycopg", "psycopg2"})
 
 
+def _begin_with_application_name(dbapi_connection: Any, name: str) -> bool:
+    """Start the transaction of a psycopg 3 connection and set its ``application_name`` at once.
+
+    psycopg sends ``BEGIN`` alone before the first statement of a transaction, then the
+    ``set_config`` would be a second round trip. When the connection has not started its
+    transaction and uses psycopg's plain ``BEGIN`` (no isolation level, read-only or deferrable
+    option, no pipeline), both go in one simple query: psycopg then sees the transaction started
+    and sends no ``BEGIN`` of its own. Returns ``False`` (nothing changed) in any other case.
+    """
+    pgconn = getattr(dbapi_connection, "pgconn", None)
+    if pgconn is None or not hasattr(pgconn, "exec_"):
+        return False
+    from psycopg import pq
+
+    if (
+        dbapi_connection.autocommit
+        or pgconn.transaction_status != pq.TransactionStatus.IDLE
+        or pgconn.pipeline_status != pq.PipelineStatus.OFF
+        or dbapi_connection.isolation_level is not None
+        or dbapi_connection.read_only is not None
+        or dbapi_connection.deferrable is not None
+    ):
+        return False
+    literal = pq.Escaping(pgconn).escape_literal(name.encode())
+    result = pgconn.exec_(b"BEGIN; SELECT set_config('application_name', " + literal + b", true)")
+    if result.status == pq.ExecStatus.TUPLES_OK and pgconn.transaction_status == pq.TransactionStatus.INTRANS:
+        return True
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        pgconn.exec_(b"ROLLBACK")  # leave it as it was: the ordinary path raises the driver's error
+    return False
+
+
 def _set_application_name(session: Any, transaction: Any, connection: Any) -> None:
     """``after_begin`` listener: the request id becomes the transaction's ``application_name``.
 
-    With psycopg the statement goes to the driver's cursor: the round trip cannot be avoided, but
-    SQLAlchemy's execution machinery (events, result objects) is, and it costed more than the
-    round trip itself. It is not an application statement: the SQL metrics do not count it.
+    With psycopg 3 it usually travels with the transaction's ``BEGIN`` (no extra round trip);
+    otherwise the statement goes to the driver's cursor (psycopg, psycopg2), which avoids
+    SQLAlchemy's execution machinery (events, result objects). It is not an application
+    statement: the SQL metrics do not count it.
     """
     del session, transaction
     request = _context.current_request.get()
@@ -267,7 +300,10 @@ def _set_application_name(session: Any, transaction: Any, connection: Any) -> No
         return
     name = str(request.c2c_request_id).encode()[:_APPLICATION_NAME_MAX].decode(errors="ignore")
     if connection.dialect.driver in _FORMAT_DRIVERS:
-        cursor = connection.connection.dbapi_connection.cursor()
+        dbapi_connection = connection.connection.dbapi_connection
+        if _begin_with_application_name(dbapi_connection, name):
+            return
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute("SELECT set_config('application_name', %s, true)", (name,))
         finally:

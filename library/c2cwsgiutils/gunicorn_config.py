@@ -40,6 +40,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -277,7 +278,7 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
                 log.propagate = True
 
     def atoms(self, resp: Any, req: Any, environ: Mapping[str, Any], request_time: Any) -> dict[str, Any]:
-        """Return gunicorn's access log atoms with the secrets masked."""
+        """Return gunicorn's access log atoms (all of them) with the secrets masked."""
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for key in _REDACTED_ATOMS:
             value = atoms.get(key)
@@ -286,6 +287,32 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
         for key in _MASKED_ATOMS:
             if key in atoms:
                 atoms[key] = MASK
+        return atoms
+
+    def _c2c_format_atoms(
+        self, resp: Any, req: Any, environ: Mapping[str, Any], request_time: Any
+    ) -> _FormatAtoms:
+        """The atoms that the access log format uses, as gunicorn's ``SafeAtoms`` would give them.
+
+        gunicorn computes every atom (a dictionary entry per request header, response header and
+        environ variable) and then copies them all to escape quotes; the line only reads the
+        handful that its format names. This computes those only: the same values, masked and
+        escaped the same way, in a dictionary that answers ``-`` for any other atom.
+        """
+        fmt = self.cfg.access_log_format
+        plan = _FORMAT_PLANS.get(fmt) or _format_plan(fmt)
+        atoms = _FormatAtoms()
+        for key, getter, treatment in plan:
+            value = getter(self, resp, req, environ, request_time)
+            if value is _MISSING:
+                value = "-"
+            elif treatment is _MASK:
+                value = MASK
+            elif isinstance(value, str):
+                if treatment is _REDACT and value:
+                    value = redact(value)
+                value = value.replace('"', '\\"')
+            atoms[key] = value
         return atoms
 
     def _c2c_access_fields(self, resp: Any, environ: Mapping[str, Any], request_time: Any) -> dict[str, Any]:
@@ -311,18 +338,130 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
         return fields
 
     def access(self, resp: Any, req: Any, environ: Mapping[str, Any], request_time: Any) -> None:
-        """Log one access line (gunicorn's format) with the structured fields as record attributes."""
-        if not self._c2c_access_enabled or not self.access_log.isEnabledFor(logging.INFO):
+        """Log one access line (gunicorn's format) with the structured fields as record attributes.
+
+        The record is made and handled directly (``Logger.info`` would also walk the stack to
+        find the caller, which is always this method).
+        """
+        log = self.access_log
+        if not self._c2c_access_enabled or not log.isEnabledFor(logging.INFO):
             return
         try:
-            atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
-            self.access_log.info(
+            if type(self).atoms is Logger.atoms and self.atoms_wrapper_class is glogging.SafeAtoms:
+                atoms: Mapping[str, Any] = self._c2c_format_atoms(resp, req, environ, request_time)
+            else:  # a subclass changed the atoms: gunicorn's way
+                atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+            record = log.makeRecord(
+                log.name,
+                logging.INFO,
+                __file__,
+                _ACCESS_LINE,
                 self.cfg.access_log_format,
-                atoms,
-                extra=self._c2c_access_fields(resp, environ, request_time),
+                (),
+                None,
+                "access",
+                self._c2c_access_fields(resp, environ, request_time),
             )
+            # Set here: LogRecord only unwraps a one-mapping tuple when the mapping is not empty.
+            record.args = atoms
+            log.handle(record)
         except Exception:
             self.error(traceback.format_exc())
+
+
+class _FormatAtoms(dict[str, Any]):
+    """Atoms of an access line: like gunicorn's ``SafeAtoms``, ``-`` for an atom that is not there."""
+
+    def __missing__(self, key: str) -> Any:
+        if key.startswith("{") and key.lower() in self:
+            return self[key.lower()]
+        return "-"
+
+
+_MISSING = object()
+_ACCESS_LINE = Logger.access.__code__.co_firstlineno
+_FORMAT_KEY = re.compile(r"%\(([^)]*)\)")
+# What is done to the value of an atom: nothing (but escaping quotes), redact it, mask it.
+_PLAIN, _REDACT, _MASK = "plain", "redact", "mask"
+# Per access log format: (key as written, getter, treatment) for each atom it names; bounded.
+_FORMAT_PLANS: dict[str, tuple[tuple[str, Any, str], ...]] = {}
+_FORMAT_PLANS_MAX = 64
+
+
+def _format_plan(fmt: str) -> tuple[tuple[str, Any, str], ...]:
+    """How to get each atom named by an access log format (``{...}`` atoms are case-insensitive)."""
+    plan = []
+    for key in dict.fromkeys(_FORMAT_KEY.findall(fmt)):
+        atom = key.lower() if key.startswith("{") else key
+        getter = _ATOM_GETTERS.get(atom) or _braced_getter(atom)
+        treatment = _MASK if atom in _MASKED_ATOMS else _REDACT if atom in _REDACTED_ATOMS else _PLAIN
+        plan.append((key, getter, treatment))
+    if len(_FORMAT_PLANS) >= _FORMAT_PLANS_MAX:
+        _FORMAT_PLANS.clear()
+    _FORMAT_PLANS[fmt] = result = tuple(plan)
+    return result
+
+
+def _last_value(pairs: Any, name: str) -> Any:
+    """The value of the last ``(key, value)`` pair whose lowered key is ``name``, or ``_MISSING``."""
+    if hasattr(pairs, "items"):
+        pairs = pairs.items()
+    found = _MISSING
+    for key, value in pairs or ():
+        if key.lower() == name:
+            found = value
+    return found
+
+
+def _braced_getter(atom: str) -> Any:
+    """Getter of a ``{name}i`` (request header), ``{name}o`` (response header) or ``{name}e`` atom."""
+    name, kind = atom[1:-2], atom[-1:]
+    if not atom.startswith("{") or atom[-2:-1] != "}":
+        kind = ""
+    getters = {
+        "i": lambda _log, _resp, req, _environ, _time: _last_value(
+            req.headers if hasattr(req, "headers") else req, name
+        ),
+        "o": lambda _log, resp, _req, _environ, _time: _last_value(resp.headers, name),
+        "e": lambda _log, _resp, _req, environ, _time: _last_value(environ, name),
+    }
+    return getters.get(kind, lambda *_: _MISSING)
+
+
+def _status_atom(status: Any) -> Any:
+    return status.split(None, 1)[0] if isinstance(status, str) else status
+
+
+def _sent(resp: Any) -> Any:
+    return getattr(resp, "sent", None)
+
+
+# gunicorn's atoms (glogging.Logger.atoms), by name: (logger, resp, req, environ, request_time).
+_ATOM_GETTERS: dict[str, Any] = {
+    "h": lambda _log, _resp, _req, environ, _time: environ.get("REMOTE_ADDR", "-"),
+    "l": lambda *_: "-",
+    "u": lambda log, _resp, _req, environ, _time: log._get_user(environ) or "-",  # noqa: SLF001  # gunicorn's own
+    "t": lambda log, *_: log.now(),
+    "r": lambda _log, _resp, _req, environ, _time: (
+        f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
+    ),
+    "s": lambda _log, resp, *_: _status_atom(resp.status),
+    "m": lambda _log, _resp, _req, environ, _time: environ.get("REQUEST_METHOD"),
+    "U": lambda _log, _resp, _req, environ, _time: environ.get("PATH_INFO"),
+    "q": lambda _log, _resp, _req, environ, _time: environ.get("QUERY_STRING"),
+    "H": lambda _log, _resp, _req, environ, _time: environ.get("SERVER_PROTOCOL"),
+    "b": lambda _log, resp, *_: "-" if _sent(resp) is None else str(resp.sent) or "-",
+    "B": lambda _log, resp, *_: _sent(resp),
+    "f": lambda _log, _resp, _req, environ, _time: environ.get("HTTP_REFERER", "-"),
+    "a": lambda _log, _resp, _req, environ, _time: environ.get("HTTP_USER_AGENT", "-"),
+    "T": lambda _log, _resp, _req, _environ, duration: duration.seconds,
+    "D": lambda _log, _resp, _req, _environ, duration: duration.seconds * 1_000_000 + duration.microseconds,
+    "M": lambda _log, _resp, _req, _environ, duration: (
+        duration.seconds * 1000 + duration.microseconds // 1000
+    ),
+    "L": lambda _log, _resp, _req, _environ, duration: f"{duration.seconds}.{duration.microseconds:06d}",
+    "p": lambda *_: f"<{os.getpid()}>",
+}
 
 
 def on_starting(server: Any) -> None:

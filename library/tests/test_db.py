@@ -103,6 +103,11 @@ def _make_app(postgresql, engines, settings=None, **init_kwargs):
     return testing.make_app(settings, configure=configure)
 
 
+def _postgres_url(url):
+    """The libpq form of a SQLAlchemy URL (without ``+driver``)."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
 def _count(url, name=None):
     with psycopg.connect(url) as conn:
         if name is None:
@@ -237,6 +242,53 @@ def test_sql_request_id_reaches_postgresql_as_application_name(items, engines):
     response = client.get("/app_name", headers={"X-Request-ID": "req-42"})
     assert response.json == {"name": "req-42"}
     assert client.post("/app_name", headers={"X-Request-ID": "req-43"}).json == {"name": "req-43"}
+
+
+def test_sql_request_id_keeps_quotes_and_the_isolation_level(items, engines):
+    """Quotes and backslashes of the id reach PostgreSQL as is; an engine's isolation level still applies."""
+    import webtest
+
+    def isolation(request):
+        sql = "SELECT application_name, current_setting('transaction_isolation') FROM pg_stat_activity "
+        row = request.dbsession.execute(sqlalchemy.text(sql + "WHERE pid = pg_backend_pid()")).one()
+        return {"name": row[0], "isolation": row[1]}
+
+    def configure(config):
+        factory = db.init(config, "sqlalchemy")
+        engines.append(factory.rw_engine)
+        config.add_route("isolation", "/isolation")
+        config.add_view(isolation, route_name="isolation", renderer="fast_json")
+
+    settings = {"sqlalchemy.url": items.url_rw, "c2c.sql_request_id": "true"}
+    client = webtest.TestApp(testing.make_app(settings, configure=configure))
+    tricky = "it's a \\ 'quoted' id"
+    assert client.get("/isolation", headers={"X-Request-ID": tricky}).json == {
+        "name": tricky,
+        "isolation": "read committed",
+    }
+    settings["sqlalchemy.isolation_level"] = "REPEATABLE READ"
+    client = webtest.TestApp(testing.make_app(settings, configure=configure))
+    assert client.get("/isolation", headers={"X-Request-ID": "rr-1"}).json == {
+        "name": "rr-1",
+        "isolation": "repeatable read",
+    }
+
+
+def test_begin_with_application_name_is_one_query(items):
+    """The transaction of a psycopg 3 connection starts with its name; other connections are left alone."""
+    with psycopg.connect(_postgres_url(items.url_rw)) as conn:
+        assert db._begin_with_application_name(conn, "req-'1") is True
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        assert conn.execute("SHOW application_name").fetchone() == ("req-'1",)
+        conn.rollback()
+        assert conn.execute("SHOW application_name").fetchone() != ("req-'1",)
+        conn.rollback()
+        conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+        assert db._begin_with_application_name(conn, "req-2") is False
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with psycopg.connect(_postgres_url(items.url_rw), autocommit=True) as conn:
+        assert db._begin_with_application_name(conn, "req-3") is False
+        assert conn.execute("SHOW application_name").fetchone() != ("req-3",)
 
 
 @pytest.mark.parametrize("value", [None, "false"])

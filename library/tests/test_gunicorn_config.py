@@ -14,7 +14,7 @@ import pytest
 import webtest
 
 gunicorn_config = pytest.importorskip("c2cwsgiutils.gunicorn_config")
-from gunicorn import util  # noqa: E402  # gunicorn is optional: import after the skip
+from gunicorn import glogging, util  # noqa: E402  # gunicorn is optional: import after the skip
 from gunicorn.config import Config  # noqa: E402
 
 from c2cwsgiutils import testing  # noqa: E402
@@ -191,6 +191,45 @@ def test_access_line_masks_secrets_and_carries_fields():
     assert record.duration == pytest.approx(1.0005)
     assert record.client_addr == "10.0.0.1"
     assert record.request_id == "rid-1"
+
+
+_EVERY_ATOM = (
+    '%(h)s %(l)s %(u)s "%(r)s" %(s)s %(m)s %(U)s %(q)s %(H)s %(b)s %(B)s "%(f)s" "%(a)s" %(T)s %(D)s %(M)s '
+    "%(L)s %(p)s %({Host}i)s %({x-missing}i)s %({content-type}o)s %({X-Request-Id}o)s %({raw_uri}e)s "
+    "%({REQUEST_METHOD}e)s %({nothing}e)s %(zz)s %({bad}x)s %%(literal)s"
+)
+
+
+@pytest.mark.parametrize("fmt", [gunicorn_config.DEFAULT_ACCESS_LOG_FORMAT, _EVERY_ATOM, "%(r)s", "plain"])
+def test_access_line_is_gunicorns_line(fmt):
+    """Without secrets, an access line is exactly the line of gunicorn's own logger."""
+    resp = SimpleNamespace(
+        status="201 Created",
+        headers=[("Content-Type", "application/json"), ("X-Request-ID", "rid-2"), ("Content-Type", "x/y")],
+        sent=0,
+    )
+    req = SimpleNamespace(headers=[("HOST", "example.com"), ("USER-AGENT", 'say "hi"')])
+    env = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": "/a%20b?x=1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH_INFO": "/a b",
+        "QUERY_STRING": "x=1",
+        "REMOTE_ADDR": "10.0.0.2",
+        "HTTP_USER_AGENT": 'say "hi"',
+        "HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz",
+    }
+    duration = dt.timedelta(seconds=2, microseconds=3456)
+    cfg = _config(accesslog="-", logconfig_dict=_LOGCONFIG, access_log_format=fmt)
+    ours = gunicorn_config.Logger(cfg)
+    gunicorns = glogging.Logger(cfg)
+    expected = fmt % glogging.SafeAtoms(gunicorns.atoms(resp, req, env, duration))
+    with testing.capture_logs("gunicorn.access") as records:
+        ours.access(resp, req, env, duration)
+    (record,) = records
+    assert record.getMessage() == expected
+    assert record.funcName == "access"
+    assert record.status == 201
 
 
 def test_access_request_id_fallbacks(monkeypatch):
