@@ -139,6 +139,8 @@ class SessionFactory(sqlalchemy.orm.sessionmaker[C2CSession]):
 
     def readwrite(self, request: Any) -> bool:
         """Whether ``request`` goes to the primary (see the module documentation)."""
+        if not self.master_paths and not self.slave_paths:  # the path is not needed: not computed
+            return wants_readwrite(request.method, "", (), (), force_readonly=force_readonly)
         return wants_readwrite(
             request.method,
             request.path,
@@ -336,7 +338,7 @@ def init(
     """
     import pyramid_tm
 
-    config.add_settings({"tm.manager_hook": "pyramid_tm.explicit_manager"})
+    config.add_settings({"tm.manager_hook": pyramid_tm.explicit_manager})
     config.include(pyramid_tm)
     rw_engine, ro_engine = _engines(config, master_prefix, slave_prefix)
     conf = _settings.get(config.registry, DbSettings)

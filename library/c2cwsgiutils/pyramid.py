@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from c2cwsgiutils import _extras, _request_class
+from c2cwsgiutils import _events, _extras, _request_class
 
 __all__ = ["includeme"]
 
@@ -45,3 +45,4 @@ def includeme(config: Any) -> None:
     from pyramid.events import ApplicationCreated
 
     config.add_subscriber(_request_class.compile_request_class, ApplicationCreated)
+    config.add_subscriber(_events.on_application_created, ApplicationCreated)
