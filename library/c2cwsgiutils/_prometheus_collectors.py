@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import resource
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, TypedDict
 
@@ -119,18 +121,45 @@ class MultiProcessCustomCollector:
         return _families(answers)
 
 
+def _read(path: str) -> bytes:
+    """The whole content of ``path`` (a ``/proc`` file): ``os.read`` calls, no buffered file object."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(descriptor, 65536)
+        if not data:
+            return data
+        chunks = [data]
+        while chunk := os.read(descriptor, 65536):
+            chunks.append(chunk)
+        return data if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def _sum_field(data: bytes, keys: tuple[bytes, ...]) -> float:
+    """Sum the ``<key>: <value> kB`` lines of ``keys`` (a line feed, the field, a colon), in bytes."""
+    data = b"\n" + data
+    total = 0
+    for key in keys:
+        position = data.find(key)
+        while position >= 0:
+            start = position + len(key)
+            end = data.find(b"\n", start)
+            total += int(data[start : end if end >= 0 else len(data)].split()[0]) * 1024
+            position = data.find(key, start)
+    return float(total)
+
+
 def _smaps_total(pid: str, field: str) -> float | None:
-    """Sum the ``field`` (``Pss``, ``Rss``...; ``Uss`` = private) of a process's memory mappings, in bytes."""
+    """Sum the ``field`` (``Pss``, ``Rss``...; ``Uss`` = private) of a process's memory mappings, in bytes.
+
+    ``smaps_rollup`` (one line per field, summed by the kernel) when the kernel has it, else ``smaps``.
+    """
     fields = ("Private_Clean", "Private_Dirty") if field == "Uss" else (field,)
+    keys = tuple(b"\n" + name.encode("ascii", "replace") + b":" for name in fields)
     for name in ("smaps_rollup", "smaps"):
         try:
-            with open(f"/proc/{pid}/{name}", encoding="ascii", errors="replace") as smaps:
-                total = 0
-                for line in smaps:
-                    key, _, rest = line.partition(":")
-                    if key in fields:
-                        total += int(rest.split()[0]) * 1024
-                return float(total)
+            return _sum_field(_read(f"/proc/{pid}/{name}"), keys)
         except FileNotFoundError:
             continue
         except (PermissionError, ProcessLookupError, OSError, ValueError, IndexError):
@@ -140,8 +169,7 @@ def _smaps_total(pid: str, field: str) -> float | None:
 
 def _process_name(pid: str) -> str:
     try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as comm:
-            return comm.read().strip()
+        return _read(f"/proc/{pid}/comm").decode("utf-8", "replace").strip()
     except OSError:
         return ""
 
@@ -162,14 +190,59 @@ def _process_tree(root: int) -> list[str]:
             continue
         for task in tasks:
             try:
-                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
-                    pids.extend(children.read().split())
+                pids.extend(_read(f"/proc/{pid}/task/{task}/children").decode("ascii").split())
             except FileNotFoundError:
                 if index == 1:  # no children lists in this kernel
                     return [p for p in os.listdir("/proc") if p.isdigit()]
-            except OSError:
+            except (OSError, ValueError):
                 continue
     return pids
+
+
+def _memory(pids: list[str], field: str) -> list[tuple[str, float | None, str]]:
+    """(pid, ``field`` total or None, name) of each pid, in order."""
+    result: list[tuple[str, float | None, str]] = []
+    for pid in pids:
+        value = _smaps_total(pid, field)
+        result.append((pid, value, "" if value is None else _process_name(pid)))
+    return result
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: list[tuple[int, int, concurrent.futures.ThreadPoolExecutor]] = []
+
+
+def _pool() -> tuple[int, concurrent.futures.ThreadPoolExecutor] | None:
+    """(size, threads) of this process (not of the one it was forked from) that read smaps; None on 1 CPU."""
+    helpers = min(len(os.sched_getaffinity(0)), 4) - 1
+    if helpers < 1:
+        return None
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0][0] != os.getpid():
+            executor = concurrent.futures.ThreadPoolExecutor(
+                helpers, thread_name_prefix="c2c-prometheus-smaps"
+            )
+            _POOL[:] = [(os.getpid(), helpers, executor)]
+        return _POOL[0][1], _POOL[0][2]
+
+
+def _memory_parallel(pids: list[str], field: str) -> list[tuple[str, float | None, str]]:
+    """:func:`_memory`, split between this thread and helper threads.
+
+    The kernel walks the page tables of a process to write its smaps, which is most of a scrape's
+    time; the GIL is released meanwhile, so the processes are read in parallel on several CPUs.
+    """
+    pool = _pool() if len(pids) > 1 else None
+    if pool is None:
+        return _memory(pids, field)
+    helpers, executor = pool
+    parts = min(helpers + 1, len(pids))
+    futures = [executor.submit(_memory, pids[index::parts], field) for index in range(1, parts)]
+    chunks = [_memory(pids[0::parts], field), *(future.result() for future in futures)]
+    result: list[tuple[str, float | None, str]] = [("", None, "")] * len(pids)
+    for index, chunk in enumerate(chunks):
+        result[index::parts] = chunk
+    return result
 
 
 class MemoryMapCollector:
@@ -197,10 +270,9 @@ class MemoryMapCollector:
             labels=("pid", "name"),
         )
         pids = self.pids if self.pids is not None else _process_tree(os.getpid())
-        for pid in pids:
-            value = _smaps_total(pid, field)
+        for pid, value, name in _memory_parallel(pids, field):
             if value is not None:
-                gauge.add_metric([pid, _process_name(pid)], value)
+                gauge.add_metric([pid, name], value)
         yield gauge
 
 

@@ -90,9 +90,34 @@ def test_memory_map_collector_reads_processes_and_skips_unreadable(monkeypatch):
     def forbidden(path, *args, **kwargs):
         raise PermissionError(path)
 
-    monkeypatch.setattr(_prometheus_collectors, "open", forbidden, raising=False)
+    monkeypatch.setattr(_prometheus_collectors.os, "open", forbidden)
     (family,) = list(prometheus.MemoryMapCollector().collect())
     assert family.samples == []
+
+
+def test_memory_map_collector_sums_the_fields_of_smaps_and_smaps_rollup(tmp_path, monkeypatch):
+    """Pss, Rss, Uss (private clean + dirty) in bytes, from smaps_rollup, else summed over smaps."""
+    rollup = "55-7f ---p 00000000 00:00 0  [rollup]\nRss:  300 kB\nPss:  200 kB\nPss_Anon:  150 kB\n"
+    rollup += "Private_Clean:  10 kB\nPrivate_Dirty:  90 kB\n"
+    smaps = "55-56 r--p 0 08:01 1  /bin/x\nRss:  100 kB\nPss:  50 kB\nPrivate_Dirty:  5 kB\n" * 3
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "smaps_rollup").write_text(rollup)
+    (tmp_path / "1" / "comm").write_text("one\n")
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "smaps").write_text(smaps)
+    (tmp_path / "2" / "comm").write_text("two\n")
+    real_read = _prometheus_collectors._read
+    monkeypatch.setattr(
+        _prometheus_collectors, "_read", lambda path: real_read(path.replace("/proc", str(tmp_path), 1))
+    )
+    expected = {"pss": (200, 150), "rss": (300, 300), "uss": (100, 15)}
+    for memory_type, (first, second) in expected.items():
+        (family,) = list(prometheus.MemoryMapCollector(memory_type, pids=["1", "2", "3"]).collect())
+        assert family.name == f"c2cwsgiutils_process_smap_{memory_type}_bytes"
+        assert [(s.labels, s.value) for s in family.samples] == [
+            ({"pid": "1", "name": "one"}, first * 1024),
+            ({"pid": "2", "name": "two"}, second * 1024),
+        ]
 
 
 def test_single_process_collectors(monkeypatch):
@@ -155,9 +180,10 @@ def _run_workers(directory, count, increment=1):
     return pids
 
 
-def _collect(directory):
+def _collect(directory, collector=None):
     samples = {}
-    for family in _prometheus_multiproc.ArchivingCollector(str(directory)).collect():
+    collector = collector or _prometheus_multiproc.ArchivingCollector(str(directory))
+    for family in collector.collect():
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
@@ -186,6 +212,31 @@ def test_dead_workers_are_archived_with_monotonic_totals_and_bounded_files(tmp_p
         assert after[("job_seconds_bucket", (("le", "0.5"),))] == 4 * (round_number + 1)
         assert not [key for key in after if key[0] in ("live_gauge", "all_gauge")]
         assert sorted(os.listdir(tmp_path)) == ["counter_archive.db", "histogram_archive.db", "keep.txt"]
+
+
+def test_archiving_collector_merges_as_prometheus_client_across_scrapes(tmp_path, monkeypatch):
+    """Scrape after scrape, the families are those of prometheus_client's collector, values updated."""
+    from prometheus_client import multiprocess
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    collector = _prometheus_multiproc.ArchivingCollector(str(tmp_path))
+    reference = multiprocess.MultiProcessCollector(None, path=str(tmp_path))
+
+    def families(source):
+        return [(f.name, f.type, f.documentation, f.samples) for f in source.collect()]
+
+    assert families(collector) == families(reference) == []
+    for round_number in range(3):
+        pids = _run_workers(tmp_path, 2, increment=round_number + 1)
+        assert families(collector) == families(reference)
+        # a worker file rewritten in place (same name, same size: same layout, new values)
+        name = tmp_path / f"counter_{pids[0]}.db"
+        data = name.read_bytes()
+        name.write_bytes(data.replace(b'"kind": "a"', b'"kind": "b"'))
+        assert families(collector) == families(reference)
+        prometheus.mark_process_dead(pids[0])
+        assert families(collector) == families(reference)
+    assert _collect(tmp_path, collector)[("jobs_total", (("kind", "a"),))] == 1 + 2 + 3
 
 
 def test_start_serves_the_workers_files_and_empties_the_directory(tmp_path, monkeypatch):
