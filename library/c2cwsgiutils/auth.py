@@ -38,9 +38,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Mapping
-from typing import Any
-
-from itsdangerous import BadSignature, TimestampSigner
+from typing import TYPE_CHECKING, Any
 
 from c2cwsgiutils import _settings
 from c2cwsgiutils._auth_settings import (  # the public names of this module
@@ -88,7 +86,11 @@ from c2cwsgiutils._auth_settings import (  # the public names of this module
     AuthSettings,
     UserDetails,
 )
-from c2cwsgiutils._github_auth import GitHubAuth
+
+if TYPE_CHECKING:  # imported when used: only a secret needs itsdangerous, only GITHUB mode the rest
+    from itsdangerous import TimestampSigner
+
+    from c2cwsgiutils._github_auth import GitHubAuth
 
 __all__ = [
     "COOKIE_AGE",
@@ -181,6 +183,8 @@ def _select_type(secret: str, github: AuthSettings) -> AuthenticationType:
 
 
 def _make_signer(secret: str) -> TimestampSigner:
+    from itsdangerous import TimestampSigner
+
     key = hmac.new(secret.encode("utf-8"), _COOKIE_KEY_CONTEXT, hashlib.sha256).digest()
     return TimestampSigner(
         key, salt="c2cwsgiutils.auth.cookie", key_derivation="hmac", digest_method=hashlib.sha256
@@ -195,11 +199,16 @@ def _state(registry: Any) -> _AuthState:
     secret = _settings.get(registry, _settings.CoreSettings).secret
     github_settings = _settings.get(registry, AuthSettings)
     type_ = _select_type(secret, github_settings)
+    github = None
+    if type_ is AuthenticationType.GITHUB:
+        from c2cwsgiutils._github_auth import GitHubAuth
+
+        github = GitHubAuth(github_settings)
     state = _AuthState(
         type_,
         secret,
         _make_signer(secret) if type_ is AuthenticationType.SECRET else None,
-        GitHubAuth(github_settings) if type_ is AuthenticationType.GITHUB else None,
+        github,
     )
     registry[_STATE_KEY] = state
     return state
@@ -267,6 +276,8 @@ def _cookie_auth(request: Any, signer: TimestampSigner) -> bool:
     if cookie == "":
         request.add_response_callback(_delete_cookie)
         return False
+    from itsdangerous import BadSignature  # imported by _make_signer already: a dictionary lookup
+
     try:
         signer.unsign(cookie, max_age=COOKIE_AGE)
     except BadSignature:  # also an expired token (SignatureExpired)

@@ -24,8 +24,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import yaml
-
 from c2cwsgiutils import _extras, _settings
 
 __all__ = ["PubSubWorkerThread", "RedisSettings", "cleanup", "get", "outage", "settings_of"]
@@ -36,6 +34,8 @@ _LOG = logging.getLogger(__name__)
 def _parse_options(value: object) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
+    import yaml  # only C2C_REDIS_OPTIONS needs it: not imported at start-up without them
+
     options: dict[str, Any] = {}
     for item in _settings.as_list(value):
         name, sep, raw = item.partition("=")

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+from pyramid.exceptions import ConfigurationError
+
+from c2cwsgiutils import _extras
 
 _SCRIPT = textwrap.dedent(
     """
@@ -50,3 +58,106 @@ def test_missing_extra_names_it():
     )
     assert result.returncode != 0
     assert "c2cwsgiutils[standard]" in result.stderr
+
+
+_LAZY_SCRIPT = textwrap.dedent(
+    """
+    import sys
+
+    from c2cwsgiutils import testing
+    from c2cwsgiutils.health_check import HealthCheck
+
+    app = testing.make_test_app({"c2c.enable_exception_handling": "1"}, configure=HealthCheck)
+    assert app.get("/c2c").status_int == 200
+    lazy = ("yaml", "itsdangerous", "c2cwsgiutils._github_auth")
+    print(sorted(name for name in lazy if name in sys.modules))
+    """
+)
+
+
+def test_unused_features_are_not_imported():
+    """Without Redis options, secret or GitHub login, their dependencies are not loaded at start-up."""
+    result = subprocess.run(
+        [sys.executable, "-c", _LAZY_SCRIPT], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _write_module(directory: Path, name: str) -> None:
+    # Many container objects, as the import of a real package makes: enough for several collections.
+    (directory / f"{name}.py").write_text("DATA = [[index] for index in range(50_000)]\n", encoding="utf-8")
+
+
+@pytest.fixture
+def module_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_require_returns_the_module(module_dir: Path):
+    """``require`` imports the module once, then returns the imported one."""
+    _write_module(module_dir, "c2c_test_extra_a")
+    module = _extras.require("c2c_test_extra_a", "standard", "test")
+    assert len(module.DATA) == 50_000
+    assert _extras.require("c2c_test_extra_a", "standard", "test") is module
+    del sys.modules["c2c_test_extra_a"]
+
+
+def test_no_collection_while_an_extra_is_imported(module_dir: Path):
+    """The cyclic garbage collector does not run during the import of an extra, and is back after it."""
+    _write_module(module_dir, "c2c_test_extra_b")
+    during: list[int] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        module = sys.modules.get("c2c_test_extra_b")
+        if phase == "start" and module is not None and not hasattr(module, "DATA"):  # being imported
+            during.append(info["generation"])
+
+    assert gc.isenabled()
+    gc.callbacks.append(callback)
+    try:
+        _extras.require("c2c_test_extra_b", "standard", "test")
+        imported_with_gc_enabled = gc.isenabled()
+    finally:
+        gc.callbacks.remove(callback)
+        del sys.modules["c2c_test_extra_b"]
+    assert during == []
+    assert imported_with_gc_enabled
+
+
+def test_gc_state_is_restored(module_dir: Path):
+    """A disabled collector stays disabled; an enabled one is enabled again, even after a failed import."""
+    _write_module(module_dir, "c2c_test_extra_c")
+    gc.disable()
+    try:
+        _extras.require("c2c_test_extra_c", "standard", "test")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        del sys.modules["c2c_test_extra_c"]
+    with pytest.raises(ConfigurationError, match=r"c2cwsgiutils\[standard\]"):
+        _extras.require("c2c_test_no_such_extra", "standard", "test")
+    assert gc.isenabled()
+
+
+def test_nested_pauses():
+    """The collector comes back when the outermost pause ends, also when they overlap in threads."""
+    started, release = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        with _extras._gc_paused():
+            started.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other_thread)
+    with _extras._gc_paused():
+        thread.start()
+        assert started.wait(10)
+        with _extras._gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the other thread's pause is still running
+    release.set()
+    thread.join(10)
+    assert gc.isenabled()
