@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import operator
 import socket
 import sys
 import traceback
@@ -68,14 +69,30 @@ _SYSLOG_SEVERITY = {
     logging.INFO: 6,
     logging.DEBUG: 7,
 }
+# Attributes of a new record that _fields reads by key in every case (a missing one raises KeyError).
+_READ_ATTRIBUTES = frozenset(
+    {"name", "levelno", "created", "pathname", "lineno", "funcName", "process", "threadName"}
+    | {"processName", "levelname", "exc_info"}
+)
+# Raises KeyError unless the record has all the other attributes of a new record (see _fields).
+_HAS_OTHER_ATTRIBUTES = operator.itemgetter(*sorted(_RECORD_ATTRIBUTES - _READ_ATTRIBUTES))
+# The options of the first try: dictionary keys are text, as they are in nearly every record; a
+# record with other keys (in a nested extra) fails it and is written with OPT_NON_STR_KEYS, which
+# gives the same document for text keys but is slower for every dictionary.
+_OPTIONS_FAST = 0
+_OPTIONS_FAST_NEWLINE = orjson.OPT_APPEND_NEWLINE
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 _OPTIONS_NEWLINE = _OPTIONS | orjson.OPT_APPEND_NEWLINE
 # Key of the per-request cache of the request fields in the WSGI environ.
 _REQUEST_FIELDS_KEY = "c2cwsgiutils.pyramid_logging.fields"
 _TRACEBACK_FORMATTER = logging.Formatter()
-# JSON name of each extra attribute seen (see _extra_name), bounded.
-_EXTRA_NAMES: dict[str, str] = {}
-_EXTRA_NAMES_MAX = 4096
+# The extras of a record by the names of its attributes, in order (its "shape"): (attribute,
+# JSON name) of each extra attribute, see _extras. Bounded.
+_EXTRAS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+_EXTRAS_MAX = 4096
+# Bound methods, looked up once: the context variables are never replaced.
+_get_current_request = _context.current_request.get
+_get_current_trace = _context.current_trace.get
 
 _host: str | None = None
 
@@ -118,14 +135,6 @@ def _safe_text(value: object) -> str:
 def _default(value: Any) -> str:
     # Only called by orjson for the values it cannot serialise natively.
     return _safe_text(value)
-
-
-def _message(record: logging.LogRecord) -> str:
-    try:
-        message = record.getMessage()
-    except Exception:
-        message = f"{_safe_text(record.msg)} (cannot be formatted with {_safe_text(record.args)})"
-    return redact(message)
 
 
 class _CachedStackSummary(traceback.StackSummary):
@@ -278,12 +287,20 @@ def _request_fields(request: Any) -> dict[str, Any]:
     return fields
 
 
-def _extra_name(key: str) -> str:
-    """JSON name of an ``extra=`` attribute: ``extra_<name>`` when it would replace a fixed field."""
-    name = f"extra_{key}" if key in _PROTECTED_FIELDS else key
-    if len(_EXTRA_NAMES) < _EXTRA_NAMES_MAX and isinstance(key, str):
-        _EXTRA_NAMES[key] = name
-    return name
+def _extras(shape: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The extra attributes of a record whose attributes are ``shape``, with their JSON names, cached.
+
+    An extra attribute is written as ``extra_<name>`` when it would replace a fixed field.
+    """
+    extras = tuple(
+        (key, f"extra_{key}" if key in _PROTECTED_FIELDS else key)
+        for key in shape
+        if key not in _STANDARD_ATTRIBUTES
+    )
+    if len(_EXTRAS) >= _EXTRAS_MAX:
+        _EXTRAS.clear()
+    _EXTRAS[shape] = extras
+    return extras
 
 
 def _add_context(data: dict[str, Any], request: Any, trace: tuple[str, str, str] | None) -> None:
@@ -299,7 +316,11 @@ def _add_context(data: dict[str, Any], request: Any, trace: tuple[str, str, str]
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     # Read from the record's __dict__: a dictionary lookup is cheaper than an attribute lookup.
     attributes = vars(record)
-    message = _message(record)
+    try:
+        message = record.getMessage()
+    except Exception:
+        message = f"{_safe_text(record.msg)} (cannot be formatted with {_safe_text(record.args)})"
+    message = redact(message)
     name = attributes["name"]
     levelno = attributes["levelno"]
     data: dict[str, Any] = {
@@ -320,17 +341,27 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     if attributes["exc_info"] or attributes["exc_text"] or attributes["stack_info"]:
         data["full_message"] = _full_message(record, message)
         data["full_msg"] = "true"
-    request = _context.current_request.get()
-    trace = _context.current_trace.get()
+    request = _get_current_request()
+    trace = _get_current_trace()
     if request is not None or trace is not None:
         _add_context(data, request, trace)
-    # Exactly the attributes of a new record: no extras, no loop (a cheap check in C).
-    if len(attributes) > _RECORD_LENGTH or not attributes.keys() >= _RECORD_ATTRIBUTES:
-        # The extras, in the order they were given; their JSON names are cached by attribute name.
-        for key, value in attributes.items():
-            if key not in _STANDARD_ATTRIBUTES:
-                name = _EXTRA_NAMES.get(key) or _extra_name(key)
-                data[name] = redact(value) if isinstance(value, str) else value
+    # No extras when the record has exactly the attributes of a new record: it has those read
+    # above (_READ_ATTRIBUTES, or KeyError), so the same count and the others are enough to know.
+    if len(attributes) == _RECORD_LENGTH:
+        try:
+            _HAS_OTHER_ATTRIBUTES(attributes)
+        except KeyError:
+            pass
+        else:
+            return data
+    # The extras, in the order they were given; they are cached by the record's attribute names.
+    shape = tuple(attributes)
+    extras = _EXTRAS.get(shape)
+    if extras is None:
+        extras = _extras(shape)
+    for key, json_name in extras:
+        value = attributes[key]
+        data[json_name] = redact(value) if isinstance(value, str) else value
     return data
 
 
@@ -344,6 +375,24 @@ def _sanitized(data: dict[str, Any]) -> dict[str, Any]:
             value = _safe_text(value)  # noqa: PLW2901  # the replacement is the point
         result[_safe_text(key)] = value
     return result
+
+
+def _unreadable(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields written for a record that cannot be read."""
+    return {
+        "msg": _safe_text(getattr(record, "msg", "")),
+        "level": 3,
+        "logger_name": _safe_text(getattr(record, "name", "")),
+        "full_msg": "the log record cannot be read",
+    }
+
+
+def _dumps(data: dict[str, Any], options: int) -> bytes:
+    """``data`` as JSON with ``options``, after the fast try (``_OPTIONS_FAST``) failed."""
+    try:
+        return orjson.dumps(data, _default, options)
+    except Exception:
+        return orjson.dumps(_sanitized(data), _default, options)
 
 
 def serialize(record: logging.LogRecord, *, newline: bool = False) -> bytes:
@@ -362,17 +411,11 @@ def serialize(record: logging.LogRecord, *, newline: bool = False) -> bytes:
     try:
         data = _fields(record)
     except Exception:
-        data = {
-            "msg": _safe_text(getattr(record, "msg", "")),
-            "level": 3,
-            "logger_name": _safe_text(getattr(record, "name", "")),
-            "full_msg": "the log record cannot be read",
-        }
-    options = _OPTIONS_NEWLINE if newline else _OPTIONS
+        data = _unreadable(record)
     try:
-        return orjson.dumps(data, default=_default, option=options)
+        return orjson.dumps(data, _default, _OPTIONS_FAST_NEWLINE if newline else _OPTIONS_FAST)
     except Exception:
-        return orjson.dumps(_sanitized(data), default=_default, option=options)
+        return _dumps(data, _OPTIONS_NEWLINE if newline else _OPTIONS)
 
 
 class JsonLogHandler(logging.StreamHandler):  # type: ignore[type-arg]  # IO[str] in typeshed only
@@ -395,7 +438,15 @@ class JsonLogHandler(logging.StreamHandler):  # type: ignore[type-arg]  # IO[str
     def emit(self, record: logging.LogRecord) -> None:
         """Write the JSON line of ``record`` and flush; errors go to ``handleError``, never up."""
         try:
-            line = serialize(record, newline=True).decode("utf-8")
+            # serialize(record, newline=True), inlined: this is the hot path of every log line.
+            try:
+                data = _fields(record)
+            except Exception:
+                data = _unreadable(record)
+            try:
+                line = orjson.dumps(data, _default, _OPTIONS_FAST_NEWLINE).decode()
+            except Exception:
+                line = _dumps(data, _OPTIONS_NEWLINE).decode()
             stream = self.stream
             try:
                 stream.write(line)

@@ -406,3 +406,52 @@ def test_unreadable_record_gives_a_minimal_line():
     line = json.loads(serialize(record))
     assert line["msg"] == "damaged"
     assert line["full_msg"] == "the log record cannot be read"
+
+
+def test_extras_keep_their_order_and_values_per_record(json_log):
+    """Records of the same shape give each its own values, the extras in the order given."""
+    logger, lines, stream = json_log
+    for index in range(3):
+        logger.info("n %d", index, extra={"zeta": index, "alpha": f"a{index}", "url": f"/?secret=s{index}"})
+    for index, line in enumerate(lines()):
+        assert (line["zeta"], line["alpha"], line["url"]) == (index, f"a{index}", "/?secret=***")
+    keys = list(json.loads(stream.getvalue().splitlines()[0]))
+    assert keys[-3:] == ["zeta", "alpha", "url"]
+    assert keys[:13] == [
+        "host", "msg", "timestamp", "level", "logger_name", "source_facility", "file", "line",
+        "function", "pid", "thread_name", "process_name", "level_name",
+    ]  # fmt: skip
+
+
+def test_extra_in_place_of_a_removed_standard_attribute():
+    """A record with as many attributes as a new one, one of them an extra, still writes the extra."""
+    record = logging.makeLogRecord({"msg": "x"})
+    del record.msecs
+    record.replacement = "kept"
+    assert len(vars(record)) == len(vars(logging.makeLogRecord({})))
+    line = json.loads(serialize(record))
+    assert line["replacement"] == "kept"
+    assert "msecs" not in line
+
+
+def test_formatted_record_has_no_extras():
+    """``message`` and ``asctime`` set by another handler's formatter are not extras."""
+    record = logging.makeLogRecord({"msg": "formatted %s", "args": ("once",)})
+    logging.Formatter("%(asctime)s %(message)s").format(record)
+    line = json.loads(serialize(record))
+    assert line["msg"] == "formatted once"
+    assert "message" not in line
+    assert "asctime" not in line
+
+
+def test_extra_with_non_text_keys_and_unserialisable_values():
+    """A nested dictionary with non-text keys is written with text keys, other odd values as text."""
+    record = logging.makeLogRecord(
+        {"msg": "x", "nested": {1: "one", None: "none"}, "pair": {(2, 3): "pair"}, "items": {4}}
+    )
+    output = serialize(record, newline=True)
+    assert output.endswith(b"}\n")
+    line = json.loads(output)
+    assert line["nested"] == {"1": "one", "null": "none"}
+    assert line["pair"] == "{(2, 3): 'pair'}"
+    assert line["items"] == "{4}"
