@@ -21,8 +21,17 @@ def set_headers(response: Any, values: dict[str, str | Callable[[str | None], st
         values: header name -> value, or a function given the current value (``None`` when
             absent) that returns the new one (to append to a header such as ``Server-Timing``).
     """
-    wanted = {name.lower(): name for name in values}
+    names = tuple(values)
+    wanted = _WANTED.get(names) or _wanted(names)
     headerlist = response.headerlist
+    for key, _ in headerlist:
+        if key.lower() in wanted:
+            break
+    else:  # the usual case: none of them is there yet
+        for name in wanted.values():
+            value = values[name]
+            headerlist.append((name, value if isinstance(value, str) else value(None)))
+        return
     current: dict[str, str] = {}
     kept = []
     for key, value in headerlist:
@@ -31,8 +40,20 @@ def set_headers(response: Any, values: dict[str, str | Callable[[str | None], st
             current[lower] = value if lower not in current else f"{current[lower]}, {value}"
         else:
             kept.append((key, value))
-    if current:
-        headerlist[:] = kept
+    headerlist[:] = kept
     for lower, name in wanted.items():
         value = values[name]
         headerlist.append((name, value if isinstance(value, str) else value(current.get(lower))))
+
+
+# The lower-case names of each set of header names given to set_headers (a few, fixed ones).
+_WANTED: dict[tuple[str, ...], dict[str, str]] = {}
+_WANTED_MAX = 64
+
+
+def _wanted(names: tuple[str, ...]) -> dict[str, str]:
+    wanted = {name.lower(): name for name in names}
+    if len(_WANTED) >= _WANTED_MAX:
+        _WANTED.clear()
+    _WANTED[names] = wanted
+    return wanted

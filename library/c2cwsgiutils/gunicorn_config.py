@@ -256,6 +256,9 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
     def setup(self, cfg: Any) -> None:
         """Configure the loggers from ``cfg`` (at start and on reload)."""
         super().setup(cfg)
+        # Read once: each attribute of gunicorn's configuration is a lookup and a method call.
+        self._c2c_format = cfg.access_log_format
+        self._c2c_plan = _format_plan(self._c2c_format)
         header = os.environ.get("C2C_REQUEST_ID_HEADER", "").strip()
         self._c2c_request_id_headers = tuple(
             dict.fromkeys(name.lower() for name in (header, "X-Request-ID") if name)
@@ -299,10 +302,8 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
         handful that its format names. This computes those only: the same values, masked and
         escaped the same way, in a dictionary that answers ``-`` for any other atom.
         """
-        fmt = self.cfg.access_log_format
-        plan = _FORMAT_PLANS.get(fmt) or _format_plan(fmt)
         atoms = _FormatAtoms()
-        for key, getter, treatment in plan:
+        for key, getter, treatment in self._c2c_plan:
             value = getter(self, resp, req, environ, request_time)
             if value is _MISSING:
                 value = "-"
@@ -356,7 +357,7 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
                 logging.INFO,
                 __file__,
                 _ACCESS_LINE,
-                self.cfg.access_log_format,
+                self._c2c_format,
                 (),
                 None,
                 "access",
@@ -383,23 +384,20 @@ _ACCESS_LINE = Logger.access.__code__.co_firstlineno
 _FORMAT_KEY = re.compile(r"%\(([^)]*)\)")
 # What is done to the value of an atom: nothing (but escaping quotes), redact it, mask it.
 _PLAIN, _REDACT, _MASK = "plain", "redact", "mask"
-# Per access log format: (key as written, getter, treatment) for each atom it names; bounded.
-_FORMAT_PLANS: dict[str, tuple[tuple[str, Any, str], ...]] = {}
-_FORMAT_PLANS_MAX = 64
 
 
 def _format_plan(fmt: str) -> tuple[tuple[str, Any, str], ...]:
-    """How to get each atom named by an access log format (``{...}`` atoms are case-insensitive)."""
+    """For each atom named by an access log format: (key as written, getter, treatment).
+
+    ``{...}`` atoms are case-insensitive, as in gunicorn.
+    """
     plan = []
     for key in dict.fromkeys(_FORMAT_KEY.findall(fmt)):
         atom = key.lower() if key.startswith("{") else key
         getter = _ATOM_GETTERS.get(atom) or _braced_getter(atom)
         treatment = _MASK if atom in _MASKED_ATOMS else _REDACT if atom in _REDACTED_ATOMS else _PLAIN
         plan.append((key, getter, treatment))
-    if len(_FORMAT_PLANS) >= _FORMAT_PLANS_MAX:
-        _FORMAT_PLANS.clear()
-    _FORMAT_PLANS[fmt] = result = tuple(plan)
-    return result
+    return tuple(plan)
 
 
 def _last_value(pairs: Any, name: str) -> Any:
