@@ -3,7 +3,10 @@
 ``init(config, "sqlalchemy", "sqlalchemy_slave")`` builds the engines from the settings
 ``sqlalchemy.url``, ``sqlalchemy.pool_size``, ... (and ``sqlalchemy_slave.*``), and adds
 ``request.dbsession``: a session joined to the request transaction (``request.tm``, pyramid_tm
-with the explicit manager and zope.sqlalchemy), committed or aborted at the end of the request.
+with an explicit manager and zope.sqlalchemy), committed or aborted at the end of the request.
+The setting ``tm.manager_hook`` is ``pyramid_tm.explicit_manager``'s equivalent whose transaction
+begins when the request first uses it (``c2cwsgiutils._tm``): requests that never touch it skip
+the work of an empty transaction.
 
 The engine of a request is chosen from ``"<METHOD> <request.path>"``:
 
@@ -338,7 +341,10 @@ def init(
     """
     import pyramid_tm
 
-    config.add_settings({"tm.manager_hook": pyramid_tm.explicit_manager})
+    from c2cwsgiutils import _tm
+
+    # pyramid_tm.explicit_manager's manager, whose transaction starts when a request first uses it.
+    config.add_settings({"tm.manager_hook": _tm.explicit_manager})
     config.include(pyramid_tm)
     rw_engine, ro_engine = _engines(config, master_prefix, slave_prefix)
     conf = _settings.get(config.registry, DbSettings)
