@@ -23,25 +23,28 @@ def _value(text: str, sample_name: str, **labels: str) -> float:
     return total
 
 
+def _hello_ten_times(stack: Stack, fresh_session: Any) -> None:
+    """10 requests to app2's hello view, then 20 pings, which both of its workers must have answered."""
+    for _ in range(10):
+        response = fresh_session(stack.url("app2") + "api/hello")
+        assert response.status_code == 200
+    pids = {fresh_session(stack.url("app2") + "api/ping").json()["pid"] for _ in range(20)}
+    assert len(pids) == 2  # both workers served requests
+
+
 def test_counters_summed_across_workers(stack: Stack, fresh_session: Any) -> None:
     before = stack.scrape("app2")
     hits = _value(before, "acceptance_app_hits_total", method="GET")
     routes = _value(
         before, "c2cwsgiutils_pyramid_routes_seconds_count", route="hello", method="GET", status="200"
     )
-    pids = set()
-    for _ in range(10):
-        response = fresh_session(stack.url("app2") + "api/hello")
-        assert response.status_code == 200
-    for _ in range(20):
-        pids.add(fresh_session(stack.url("app2") + "api/ping").json()["pid"])
+    _hello_ten_times(stack, fresh_session)
     after = stack.scrape("app2")
     assert _value(after, "acceptance_app_hits_total", method="GET") == hits + 10
     route_count = _value(
         after, "c2cwsgiutils_pyramid_routes_seconds_count", route="hello", method="GET", status="200"
     )
     assert route_count == routes + 10
-    assert len(pids) == 2  # both workers served requests
 
 
 def _prometheus(stack: Stack, query: str) -> dict[str, float]:
@@ -83,13 +86,7 @@ def test_scraped_by_prometheus(stack: Stack, fresh_session: Any) -> None:
         assert _prometheus_total(stack, query) == expected
 
     utils.retry_timeout(lambda: reaches(routes, before_routes), timeout=30)  # Prometheus is up to date
-    pids = set()
-    for _ in range(10):
-        response = fresh_session(stack.url("app2") + "api/hello")
-        assert response.status_code == 200
-    for _ in range(20):
-        pids.add(fresh_session(stack.url("app2") + "api/ping").json()["pid"])
-    assert len(pids) == 2  # both workers served requests
+    _hello_ten_times(stack, fresh_session)
     utils.retry_timeout(lambda: reaches(routes, before_routes + 10), timeout=30)
     utils.retry_timeout(lambda: reaches(hits, before_hits + 10), timeout=30)
 

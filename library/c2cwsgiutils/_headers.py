@@ -21,8 +21,7 @@ def set_headers(response: Any, values: dict[str, str | Callable[[str | None], st
         values: header name -> value, or a function given the current value (``None`` when
             absent) that returns the new one (to append to a header such as ``Server-Timing``).
     """
-    names = tuple(values)
-    wanted = _WANTED.get(names) or _wanted(names)
+    wanted = {name.lower(): name for name in values}
     headerlist = response.headerlist
     for key, _ in headerlist:
         if key.lower() in wanted:
@@ -44,16 +43,3 @@ def set_headers(response: Any, values: dict[str, str | Callable[[str | None], st
     for lower, name in wanted.items():
         value = values[name]
         headerlist.append((name, value if isinstance(value, str) else value(current.get(lower))))
-
-
-# The lower-case names of each set of header names given to set_headers (a few, fixed ones).
-_WANTED: dict[tuple[str, ...], dict[str, str]] = {}
-_WANTED_MAX = 64
-
-
-def _wanted(names: tuple[str, ...]) -> dict[str, str]:
-    wanted = {name.lower(): name for name in names}
-    if len(_WANTED) >= _WANTED_MAX:
-        _WANTED.clear()
-    _WANTED[names] = wanted
-    return wanted

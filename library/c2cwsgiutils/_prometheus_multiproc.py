@@ -16,10 +16,8 @@ dead worker's values twice (in the archive and in its file) or not at all.
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
-import struct
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -30,8 +28,6 @@ _LOG = logging.getLogger("c2cwsgiutils.prometheus")
 _FILES_LOCK = threading.Lock()
 _ADDITIVE_TYPES = ("counter", "histogram", "summary")
 ARCHIVE = "archive"
-_USED = struct.Struct("i")  # the first 4 bytes of a file: how many bytes are used
-_HEADER = 8
 
 
 def empty_directory(path: str) -> int:
@@ -78,44 +74,8 @@ def mark_process_dead(pid: int, path: str) -> None:
             os.remove(gauge)
 
 
-class _Layout:
-    """Where the entries of a multiprocess file are: one ``struct`` reads all its keys and values.
-
-    The files are append-only (an entry keeps its key and its place; new entries come after
-    ``used``), so the layout of a file holds while its inode and ``used`` do not change and the
-    keys read at those places are the same; the values are read in C, by one ``unpack_from``.
-    """
-
-    def __init__(self, inode: int, used: int, data: bytes) -> None:
-        from prometheus_client import mmap_dict
-
-        read_all: Any = mmap_dict._read_all_values  # noqa: SLF001  # untyped in prometheus_client
-        self.inode = inode
-        self.used = used
-        keys: list[bytes] = []
-        parts = ["=8x"]
-        previous = 8
-        for key, _, _, position in read_all(data, used):
-            encoded = key.encode("utf-8")
-            keys.append(encoded)
-            parts.append(f"4x{len(encoded)}s{position - previous - 4 - len(encoded)}xdd")
-            previous = position + 16
-        self.keys = tuple(keys)
-        self.struct = struct.Struct("".join(parts))
-
-    def read(self, data: bytes) -> tuple[tuple[bytes, ...], tuple[float, ...], tuple[float, ...]] | None:
-        """(keys, values, timestamps) of ``data``, None when the keys are not those of the layout."""
-        fields = self.struct.unpack_from(data)
-        keys = fields[0::3]
-        return None if keys != self.keys else (keys, fields[1::3], fields[2::3])
-
-
 class ArchivingCollector:
-    """prometheus_client's multiprocess collector, reading the files under the archive lock.
-
-    The same families and samples as ``MultiProcessCollector.merge(files, accumulate=True)``; the
-    parsing of the files is kept between scrapes (see :class:`_Layout`), the JSON keys parsed once.
-    """
+    """prometheus_client's multiprocess collector, reading the files under the archive lock."""
 
     def __init__(self, path: str) -> None:
         """Read the files of ``path``."""
@@ -124,77 +84,12 @@ class ArchivingCollector:
         self._path = path
         collector_class: Any = multiprocess.MultiProcessCollector  # untyped in prometheus_client
         self._collector = collector_class(None, path=path)
-        self._accumulate = collector_class._accumulate_metrics  # noqa: SLF001  # its own merge step
-        self._layouts: dict[str, _Layout] = {}
-        self._keys: dict[bytes, tuple[str, str, dict[str, str], tuple[tuple[str, str], ...], str]] = {}
-
-    def _values(self, name: str) -> tuple[tuple[bytes, ...], tuple[float, ...], tuple[float, ...]]:
-        descriptor = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            stat = os.fstat(descriptor)
-            data = os.read(descriptor, stat.st_size)
-        finally:
-            os.close(descriptor)
-        used = _USED.unpack_from(data)[0] if len(data) >= _USED.size else 0
-        if used <= _HEADER:
-            return (), (), ()
-        layout = self._layouts.get(name)
-        if layout is not None and layout.inode == stat.st_ino and layout.used == used:
-            values = layout.read(data)
-            if values is not None:
-                return values
-        layout = _Layout(stat.st_ino, used, data)
-        self._layouts[name] = layout
-        values = layout.read(data)
-        if values is None:  # pragma: no cover  # the layout was made from the same data
-            raise RuntimeError(f"Inconsistent file {name}")
-        return values
-
-    def _parse_key(self, key: bytes) -> tuple[str, str, dict[str, str], tuple[tuple[str, str], ...], str]:
-        parsed = self._keys.get(key)
-        if parsed is None:
-            metric_name, name, labels, help_text = json.loads(key.decode("utf-8"))
-            parsed = (metric_name, name, labels, tuple(sorted(labels.items())), help_text)
-            self._keys[key] = parsed
-        return parsed
-
-    def _read_metrics(self, files: list[str]) -> dict[str, Any]:
-        """``MultiProcessCollector._read_metrics``, with the layouts and the parsed keys kept."""
-        from prometheus_client import metrics_core
-
-        metric_class: Any = metrics_core.Metric  # its samples get tuples of labels here, as in its merge
-        metrics: dict[str, Any] = {}
-        for name in files:
-            parts = os.path.basename(name).split("_")
-            typ = parts[0]
-            try:
-                keys, values, timestamps = self._values(name)
-            except FileNotFoundError:
-                self._layouts.pop(name, None)
-                if typ == "gauge" and parts[1].startswith("live"):
-                    continue  # removed by mark_process_dead since the glob
-                raise
-            pid = parts[2][:-3] if typ == "gauge" else ""
-            for key, value, timestamp in zip(keys, values, timestamps, strict=True):
-                metric_name, sample_name, _, labels_key, help_text = self._parse_key(key)
-                metric = metrics.get(metric_name)
-                if metric is None:
-                    metric = metric_class(metric_name, help_text, typ)
-                    metrics[metric_name] = metric
-                if typ == "gauge":
-                    metric._multiprocess_mode = parts[1]  # noqa: SLF001  # as prometheus_client does
-                    metric.add_sample(sample_name, (*labels_key, ("pid", pid)), value, timestamp)
-                else:
-                    metric.add_sample(sample_name, labels_key, value)
-        return metrics
 
     def collect(self) -> Iterator[Any]:
         """Merge the files of the live workers and the archives."""
         with _FILES_LOCK:
             files = glob.glob(os.path.join(self._path, "*.db"))
-            for gone in set(self._layouts) - set(files):
-                del self._layouts[gone]
-            return iter(list(self._accumulate(self._read_metrics(files), accumulate=True)))
+            return iter(list(self._collector.merge(files, accumulate=True)))
 
 
 class WorkerSampler:

@@ -54,6 +54,6 @@ def redact(text: str) -> str:
     # "secret" and the "i" of "api" are left out: re.IGNORECASE also matches the long s (U+017F),
     # the dotless i (U+0131) and the dotted capital I (U+0130) there.
     lowered = text.lower()
-    if "ecret" not in lowered and ("key" not in lowered or ("-key" not in lowered and "_key" not in lowered)):
+    if "ecret" not in lowered and "-key" not in lowered and "_key" not in lowered:
         return text
     return _PATTERN.sub(_mask, text)

@@ -415,15 +415,14 @@ def _braced_getter(atom: str) -> Any:
     """Getter of a ``{name}i`` (request header), ``{name}o`` (response header) or ``{name}e`` atom."""
     name, kind = atom[1:-2], atom[-1:]
     if not atom.startswith("{") or atom[-2:-1] != "}":
-        kind = ""
-    getters = {
-        "i": lambda _log, _resp, req, _environ, _time: _last_value(
-            req.headers if hasattr(req, "headers") else req, name
-        ),
-        "o": lambda _log, resp, _req, _environ, _time: _last_value(resp.headers, name),
-        "e": lambda _log, _resp, _req, environ, _time: _last_value(environ, name),
-    }
-    return getters.get(kind, lambda *_: _MISSING)
+        return lambda *_: _MISSING
+    if kind == "i":
+        return lambda _log, _resp, req, _environ, _time: _last_value(getattr(req, "headers", req), name)
+    if kind == "o":
+        return lambda _log, resp, _req, _environ, _time: _last_value(resp.headers, name)
+    if kind == "e":
+        return lambda _log, _resp, _req, environ, _time: _last_value(environ, name)
+    return lambda *_: _MISSING
 
 
 def _status_atom(status: Any) -> Any:

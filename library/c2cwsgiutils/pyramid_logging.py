@@ -438,15 +438,7 @@ class JsonLogHandler(logging.StreamHandler):  # type: ignore[type-arg]  # IO[str
     def emit(self, record: logging.LogRecord) -> None:
         """Write the JSON line of ``record`` and flush; errors go to ``handleError``, never up."""
         try:
-            # serialize(record, newline=True), inlined: this is the hot path of every log line.
-            try:
-                data = _fields(record)
-            except Exception:
-                data = _unreadable(record)
-            try:
-                line = orjson.dumps(data, _default, _OPTIONS_FAST_NEWLINE).decode()
-            except Exception:
-                line = _dumps(data, _OPTIONS_NEWLINE).decode()
+            line = serialize(record, newline=True).decode()
             stream = self.stream
             try:
                 stream.write(line)

@@ -70,10 +70,8 @@ def stats_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callabl
             children[key] = pair
         return pair
 
-    perf_counter = time.perf_counter
-
     def stats_tween(request: Any) -> Any:
-        start = perf_counter()
+        start = time.perf_counter()
         response = None
         status = _FAILED
         try:
@@ -83,7 +81,7 @@ def stats_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callabl
             status = error.code
             raise
         finally:
-            end = perf_counter()
+            end = time.perf_counter()
             with never_raise("timing a request"):
                 matched = request.matched_route
                 route = matched.name if matched is not None else "_not_found"
@@ -93,15 +91,11 @@ def stats_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callabl
                     method if method in _METHODS else _method(method), route, status
                 )
                 routes_seconds.observe(end - start)
+                timing = f'route;dur={(end - start) * 1000:.1f};desc="{route}"'
                 render_start = environ.get(_RENDER_START)
-                if render_start is None:
-                    timing = f'route;dur={(end - start) * 1000:.1f};desc="{route}"'
-                else:
+                if render_start is not None:
                     render_seconds.observe(end - render_start)
-                    timing = (
-                        f'route;dur={(end - start) * 1000:.1f};desc="{route}", '
-                        f"render;dur={(end - render_start) * 1000:.1f}"
-                    )
+                    timing += f", render;dur={(end - render_start) * 1000:.1f}"
                 if response is not None:
                     _headers.set_headers(
                         response,
