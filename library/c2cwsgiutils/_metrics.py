@@ -12,7 +12,7 @@ import dataclasses
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from c2cwsgiutils import _settings
@@ -21,6 +21,8 @@ __all__ = ["BoundedLabel", "Metrics", "MetricsSettings", "get", "settings", "use
 
 OTHER = "_other"
 """Label value that replaces the values over the cap of a :class:`BoundedLabel`."""
+
+_UNSET: Any = object()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,27 +117,31 @@ class Metrics:
         http_labels = ("method", "route", "status", "group")
         self.registry = registry
         self.settings = conf
-        self.requests_seconds = _histogram(
-            registry,
-            prefix + "requests_seconds",
+        # histogram -> (name, documentation), for its series in the process's file (``series``).
+        self._histograms: dict[Any, tuple[str, str]] = {}
+
+        def histogram(name: str, documentation: str, labels: tuple[str, ...]) -> Any:
+            created = _histogram(registry, prefix + name, documentation, labels)
+            self._histograms[created] = (prefix + name, documentation)
+            return created
+
+        self.requests_seconds = histogram(
+            "requests_seconds",
             "Duration of the outgoing HTTP requests (requests library)",
             ("scheme", "hostname", "port", "method", "status", "group"),
         )
-        self.redis_seconds = _histogram(
-            registry, prefix + "redis_seconds", "Duration of the Redis commands", ("command",)
+        self.redis_seconds = histogram("redis_seconds", "Duration of the Redis commands", ("command",))
+        self.database_seconds = histogram(
+            "database_seconds", "Duration of the SQL statements", ("what", "engine")
         )
-        self.database_seconds = _histogram(
-            registry, prefix + "database_seconds", "Duration of the SQL statements", ("what", "engine")
+        self.pyramid_routes_seconds = histogram(
+            "pyramid_routes_seconds", "Duration of the Pyramid routes", http_labels
         )
-        self.pyramid_routes_seconds = _histogram(
-            registry, prefix + "pyramid_routes_seconds", "Duration of the Pyramid routes", http_labels
+        self.pyramid_render_seconds = histogram(
+            "pyramid_render_seconds", "Duration of the Pyramid renderers", http_labels
         )
-        self.pyramid_render_seconds = _histogram(
-            registry, prefix + "pyramid_render_seconds", "Duration of the Pyramid renderers", http_labels
-        )
-        self.health_check_db_seconds = _histogram(
-            registry,
-            prefix + "health_check_db_seconds",
+        self.health_check_db_seconds = histogram(
+            "health_check_db_seconds",
             "Duration of the database health checks",
             ("configuration", "connection", "check"),
         )
@@ -154,9 +160,29 @@ class Metrics:
             ("version", "name", "configuration"),
             "liveall",
         )
+        self._histogram_file: Any = _UNSET
         self.hosts = BoundedLabel(conf.max_label_values)
         self.statements = BoundedLabel(conf.max_label_values)
         self.redis_commands = BoundedLabel(conf.max_label_values)
+
+    def series(self, histogram: Any, labels: Mapping[str, str]) -> Any:
+        """The series of one of these histograms with ``labels``: an object with ``observe(seconds)``.
+
+        In multiprocess mode, a series of the process's own file (:mod:`._histogram_file`: a third
+        of the cost of prometheus_client's observation, paid on every request); otherwise
+        ``histogram.labels(**labels)``.
+        """
+        file = self._histogram_file
+        if file is _UNSET:
+            from c2cwsgiutils import _histogram_file
+
+            file = self._histogram_file = _histogram_file.for_process()
+        if file is None:
+            return histogram.labels(**labels)
+        from prometheus_client import Histogram
+
+        name, documentation = self._histograms[histogram]
+        return file.series(name, documentation, labels, Histogram.DEFAULT_BUCKETS)
 
     def version_gauge(self, labels: Iterable[str]) -> Any:
         """Return the gauge ``<prefix>version`` with these label names (created once per registry)."""

@@ -1,10 +1,11 @@
 """gunicorn multiprocess mode: the files of ``PROMETHEUS_MULTIPROC_DIR`` stay few and correct.
 
 - At start, the directory is emptied (the ``*.db`` files of a previous run would be summed in).
-- When a worker dies, its counter, histogram and summary files are added into one archive file
-  per type (``counter_archive.db``...) and removed: totals stay monotonic, while the number of
-  files stays bounded however many workers have come and gone. Its gauge files are removed: the
-  gauges of dead workers disappear.
+- When a worker dies, its counter, histogram and summary files (the request path's histograms'
+  file of ``_histogram_file`` too) are added into one archive file per type
+  (``counter_archive.db``...) and removed: totals stay monotonic, while the number of files stays
+  bounded however many workers have come and gone. Its gauge files are removed: the gauges of
+  dead workers disappear.
 - The workers' process and GC metrics are written by a sampler thread of each worker into
   ``liveall`` gauges (one series per live worker, with a ``pid`` label), so a scrape reads files
   and never waits for the workers.
@@ -21,6 +22,8 @@ import os
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+from c2cwsgiutils import _histogram_file
 
 __all__ = ["ArchivingCollector", "WorkerSampler", "empty_directory", "mark_process_dead"]
 
@@ -59,9 +62,11 @@ def _merge_into(archive_path: str, dead_path: str) -> None:
 
 def mark_process_dead(pid: int, path: str) -> None:
     """Archive the additive metrics of the dead process ``pid`` and remove all of its files."""
+    additive = [(kind, f"{kind}_{pid}.db") for kind in _ADDITIVE_TYPES]
+    additive.append(("histogram", _histogram_file.file_name(pid)))  # the request path's histograms
     with _FILES_LOCK:
-        for kind in _ADDITIVE_TYPES:
-            dead = os.path.join(path, f"{kind}_{pid}.db")
+        for kind, name in additive:
+            dead = os.path.join(path, name)
             if not os.path.exists(dead):
                 continue
             try:

@@ -16,12 +16,19 @@ Everything else is ``transaction.TransactionManager(explicit=True)``.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import transaction
 from transaction.interfaces import AlreadyInTransaction
+from transaction.weakset import WeakSet
 
 __all__ = ["LazyTransactionManager", "explicit_manager"]
+
+# What ``TransactionManager.__init__`` sets: the manager below sets them itself, except the set of
+# synchronizers, made when first used. If a version of transaction sets more, its __init__ runs.
+_BASE_ATTRIBUTES = frozenset({"explicit", "_txn", "_synchs"})
+_OWN_INIT = set(vars(transaction.TransactionManager(explicit=True))) == _BASE_ATTRIBUTES
 
 
 class _PendingTransaction:
@@ -78,8 +85,21 @@ class LazyTransactionManager(transaction.TransactionManager):  # type: ignore[mi
 
     def __init__(self) -> None:
         """An explicit manager without transaction."""
-        super().__init__(explicit=True)
+        if _OWN_INIT:
+            self.explicit = True
+            self._txn = None
+        else:
+            super().__init__(explicit=True)
         self._pending: _PendingTransaction | None = None
+
+    @cached_property
+    def _synchs(self) -> Any:
+        """The synchronizers (a weak set, as the base manager's), made when first used.
+
+        The base manager makes it in ``__init__``: a ``WeakValueDictionary`` per request, most of
+        them never used.
+        """
+        return WeakSet()
 
     def _start(self) -> Any:
         """Begin the real transaction of the pending one."""

@@ -52,7 +52,7 @@ from typing import Any
 
 from c2cwsgiutils import _settings
 from c2cwsgiutils._client_info import Network, Processor, RateLimitedLog
-from c2cwsgiutils._safety import never_raise
+from c2cwsgiutils._safety import swallow
 
 __all__ = ["ClientInfoSettings", "Filter", "client_info_tween_factory", "filter_factory", "includeme"]
 
@@ -131,8 +131,10 @@ class Filter:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """Process the proxy headers of ``environ``, then call the application."""
-        with never_raise("processing the proxy headers"):
+        try:
             self._process(environ)
+        except Exception:  # logged: the request goes on with its own headers
+            swallow("processing the proxy headers")
         return self._app(environ, start_response)
 
 
@@ -164,8 +166,10 @@ def client_info_tween_factory(handler: Callable[[Any], Any], registry: Any) -> C
     process = _processor(_settings.get(registry, ClientInfoSettings))
 
     def client_info_tween(request: Any) -> Any:
-        with never_raise("processing the proxy headers"):
+        try:
             process(request.environ)
+        except Exception:  # logged: the request goes on with its own headers
+            swallow("processing the proxy headers")
         return handler(request)
 
     return client_info_tween

@@ -98,23 +98,35 @@ def test_a_request_factory_function_keeps_pyramids_path() -> None:
     assert app.get("/seen", headers={"X-Request-ID": "kept"}).json == {"id": "kept"}
 
 
-def test_set_headers_replaces_case_insensitively_and_appends_with_a_function() -> None:
+def test_header_setter_replaces_case_insensitively_and_appends() -> None:
     response = webob.Response()
-    response.headerlist[:] = [("x-request-id", "old"), ("Server-Timing", "db;dur=1"), ("Keep", "me")]
-    _headers.set_headers(
-        response,
-        {
-            "X-Request-ID": "new",
-            "Server-Timing": lambda previous: f"{previous}, route;dur=2",
-            "traceparent": "00-a-b-01",
-        },
+    response.headerlist[:] = [
+        ("x-request-id", "old"),
+        ("Server-Timing", "db;dur=1"),
+        ("Keep", "me"),
+        ("server-timing", "cache;dur=0"),
+    ]
+    setter = _headers.HeaderSetter(
+        ("X-Request-ID", "Server-Timing", "traceparent"), append=("server-timing",)
     )
-    assert response.headers.getall("X-Request-ID") == ["new"]
-    assert response.headers["Server-Timing"] == "db;dur=1, route;dur=2"
-    assert response.headers["Keep"] == "me"
-    assert response.headers["traceparent"] == "00-a-b-01"
-    _headers.set_headers(response, {"Server-Timing": lambda previous: previous or "none"})
-    assert response.headers.getall("Server-Timing") == ["db;dur=1, route;dur=2"]
+    setter(
+        response, (("X-Request-ID", "new"), ("Server-Timing", "route;dur=2"), ("traceparent", "00-a-b-01"))
+    )
+    assert response.headerlist == [
+        ("Keep", "me"),
+        ("X-Request-ID", "new"),
+        ("Server-Timing", "db;dur=1, cache;dur=0, route;dur=2"),
+        ("traceparent", "00-a-b-01"),
+    ]
+
+
+def test_header_setter_adds_headers_after_the_others() -> None:
+    response = webob.Response(json_body={"a": 1})
+    before = list(response.headerlist)
+    _headers.HeaderSetter(("Server-Timing",), append=("Server-Timing",))(
+        response, (("Server-Timing", "route;dur=2"),)
+    )
+    assert response.headerlist == [*before, ("Server-Timing", "route;dur=2")]
 
 
 def test_when_imported_runs_at_once_for_an_imported_module() -> None:

@@ -391,6 +391,22 @@ def test_default_timeout_replaces_a_positional_none(tracked, server):
 def test_generated_ids_are_never_all_zeros(monkeypatch):
     """An all-zero random draw is discarded: trace and span ids are always valid."""
     draws = iter([0, int("01" * 16, 16), 0, int("02" * 8, 16)])
-    monkeypatch.setattr(_traceparent.random, "getrandbits", lambda bits: next(draws))
+    monkeypatch.setattr(_traceparent, "_getrandbits", lambda bits: next(draws))
     assert _traceparent.new_trace_id() == "01" * 16
     assert _traceparent.new_span_id() == "02" * 8
+
+
+def test_new_trace_of_a_request_is_never_all_zeros(monkeypatch):
+    """A new trace draws both ids at once and draws again while either one is all zeros."""
+    draws = iter([int("01" * 8, 16), int("03" * 16, 16) << 64, int("04" * 16 + "05" * 8, 16)])
+    monkeypatch.setattr(_traceparent, "_getrandbits", lambda bits: next(draws))
+    assert _traceparent.for_request(None) == ("04" * 16, "05" * 8, "00")
+
+
+def test_request_ids_are_version_4_uuids():
+    """Generated request ids are distinct random UUIDs, version 4, RFC 4122 variant."""
+    ids = {_traceparent.new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for text in ids:
+        value = uuid.UUID(text)
+        assert (str(value), value.version, value.variant) == (text, 4, uuid.RFC_4122)

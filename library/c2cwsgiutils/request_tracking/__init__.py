@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from c2cwsgiutils import _context, _headers, _settings
-from c2cwsgiutils._safety import never_raise
+from c2cwsgiutils._safety import swallow
 from c2cwsgiutils.request_tracking import _requests, _traceparent
 
 __all__ = [
@@ -97,22 +97,27 @@ def _request_id(request: Any) -> str:
 def request_tracking_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callable[[Any], Any]:
     """Make the request and its trace current, and echo the id and trace on the response."""
     header = _settings.get(registry, RequestTrackingSettings).response_header
+    set_headers = _headers.HeaderSetter((header, "traceparent"))
+    current_request = _context.current_request
+    current_trace = _context.current_trace
+    format_header = _traceparent.format_header
 
     def request_tracking_tween(request: Any) -> Any:
-        token = _context.current_request.set(request)
+        token = current_request.set(request)
         trace = _traceparent.for_request(request.environ.get("HTTP_TRACEPARENT"))
-        trace_token = _context.current_trace.set(trace)
+        trace_token = current_trace.set(trace)
         try:
             response = handler(request)
-            with never_raise("setting the request id and traceparent headers"):
-                _headers.set_headers(
-                    response,
-                    {header: request.c2c_request_id, "traceparent": _traceparent.format_header(trace)},
+            try:
+                set_headers(
+                    response, ((header, request.c2c_request_id), ("traceparent", format_header(trace)))
                 )
+            except Exception:  # logged: the response goes without them
+                swallow("setting the request id and traceparent headers")
             return response
         finally:
-            _context.current_trace.reset(trace_token)
-            _context.current_request.reset(token)
+            current_trace.reset(trace_token)
+            current_request.reset(token)
 
     return request_tracking_tween
 

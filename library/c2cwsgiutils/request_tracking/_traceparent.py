@@ -27,6 +27,7 @@ _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 _SAMPLED = 0x01
+_getrandbits = random.getrandbits
 # Version 4 (bits 76-79 = 0100) and RFC 4122 variant (bits 62-63 = 10) of a random UUID.
 _UUID_CLEAR = ~((0xF << 76) | (0x3 << 62))
 _UUID_SET = (0x4 << 76) | (0x2 << 62)
@@ -59,16 +60,16 @@ def parse(header: str | None) -> Trace | None:
 def _random_hex(size: int) -> str:
     # Trace context identifiers must be random, not secret: the process's Mersenne Twister (reseeded
     # in each forked worker) costs a tenth of an os.urandom system call, paid on every request.
+    # bytes.hex() formats three times faster than an integer's format(). All-zero ids are invalid.
     while True:
-        value = random.getrandbits(size * 8)
-        if value:  # all-zero identifiers are invalid
-            return f"{value:0{size * 2}x}"
+        value = _getrandbits(size * 8)
+        if value:
+            return value.to_bytes(size, "big").hex()
 
 
 def new_request_id() -> str:
     """Return a random version 4 UUID, as text (the default request id)."""
-    value = random.getrandbits(128) & _UUID_CLEAR | _UUID_SET
-    text = f"{value:032x}"
+    text = (_getrandbits(128) & _UUID_CLEAR | _UUID_SET).to_bytes(16, "big").hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
@@ -88,9 +89,14 @@ def for_request(header: str | None) -> Trace:
     The span id is always new: it identifies the handling of this request.
     """
     parent = parse(header)
-    if parent is None:
-        return new_trace_id(), new_span_id(), "00"
-    return parent[0], new_span_id(), parent[2]
+    if parent is not None:
+        return parent[0], new_span_id(), parent[2]
+    while True:  # a new trace: both ids from one draw
+        text = _getrandbits(192).to_bytes(24, "big").hex()
+        trace_id = text[:32]
+        span_id = text[32:]
+        if trace_id != _ZERO_TRACE and span_id != _ZERO_SPAN:
+            return trace_id, span_id, "00"
 
 
 def child(trace: Trace) -> Trace:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from c2cwsgiutils import _headers, _metrics
-from c2cwsgiutils._safety import never_raise
+from c2cwsgiutils._safety import swallow
 from c2cwsgiutils.stats_pyramid import _sql
 
 __all__ = ["includeme", "init_db_spy", "stats_tween_factory"]
@@ -54,24 +54,23 @@ def stats_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callabl
     from pyramid.httpexceptions import HTTPException
 
     metrics = _metrics.get()
+    set_headers = _headers.HeaderSetter(("Server-Timing",), append=("Server-Timing",))
+    perf_counter = time.perf_counter
     # (method, route, status) -> the labelled histograms: prometheus_client's labels() costs more
     # than the observation. Bounded: methods and statuses are bounded, routes come from the config.
     children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    def histograms(method: str, route: str, status: int) -> tuple[Any, Any]:
-        key = (method, route, status)
-        pair = children.get(key)
-        if pair is None:
-            labels = {"method": method, "route": route, "status": str(status), "group": str(status // 100)}
-            pair = (
-                metrics.pyramid_routes_seconds.labels(**labels),
-                metrics.pyramid_render_seconds.labels(**labels),
-            )
-            children[key] = pair
+    def histograms(key: tuple[str, str, int]) -> tuple[Any, Any]:
+        method, route, status = key
+        labels = {"method": method, "route": route, "status": str(status), "group": str(status // 100)}
+        pair = children[key] = (
+            metrics.series(metrics.pyramid_routes_seconds, labels),
+            metrics.series(metrics.pyramid_render_seconds, labels),
+        )
         return pair
 
     def stats_tween(request: Any) -> Any:
-        start = time.perf_counter()
+        start = perf_counter()
         response = None
         status = _FAILED
         try:
@@ -81,15 +80,14 @@ def stats_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callabl
             status = error.code
             raise
         finally:
-            end = time.perf_counter()
-            with never_raise("timing a request"):
+            end = perf_counter()
+            try:
                 matched = request.matched_route
                 route = matched.name if matched is not None else "_not_found"
                 environ = request.environ
                 method = environ.get("REQUEST_METHOD")
-                routes_seconds, render_seconds = histograms(
-                    method if method in _METHODS else _method(method), route, status
-                )
+                key = (method if method in _METHODS else _method(method), route, status)
+                routes_seconds, render_seconds = children.get(key) or histograms(key)
                 routes_seconds.observe(end - start)
                 timing = f'route;dur={(end - start) * 1000:.1f};desc="{route}"'
                 render_start = environ.get(_RENDER_START)
@@ -97,10 +95,9 @@ def stats_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callabl
                     render_seconds.observe(end - render_start)
                     timing += f", render;dur={(end - render_start) * 1000:.1f}"
                 if response is not None:
-                    _headers.set_headers(
-                        response,
-                        {"Server-Timing": lambda previous: f"{previous}, {timing}" if previous else timing},
-                    )
+                    set_headers(response, (("Server-Timing", timing),))
+            except Exception:  # logged: the response goes without its timing
+                swallow("timing a request")
         return response
 
     return stats_tween

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from c2cwsgiutils import _metrics, _post_import
-from c2cwsgiutils._safety import never_raise
+from c2cwsgiutils._safety import swallow
 
 __all__ = ["install", "simplify"]
 
@@ -57,21 +57,22 @@ def _engine_label(engine: Any) -> str:
 
 
 class _Children:
-    """(statement, engine) -> labelled histogram: simplifying a statement takes nine regular expressions.
+    """(statement, engine) -> its series: simplifying a statement takes nine regular expressions.
 
     Bounded (emptied when full); renewed when the metrics are (tests reset them).
     """
 
     def __init__(self) -> None:
         self.metrics: Any = None
-        self.children: dict[tuple[str, Any], Any] = {}
+        self.children: dict[tuple[str | None, Any], Any] = {}
 
 
 _CHILDREN = _Children()
 _MAX_CHILDREN = 4096
 
 
-def _histogram(statement: str, engine: Any) -> Any:
+def _histogram(statement: str | None, engine: Any) -> Any:
+    """The series of ``statement`` on ``engine``; ``None`` for the commits."""
     metrics = _metrics.get()
     cache = _CHILDREN
     if cache.metrics is not metrics:
@@ -79,9 +80,8 @@ def _histogram(statement: str, engine: Any) -> Any:
     key = (statement, engine)
     child = cache.children.get(key)
     if child is None:
-        child = metrics.database_seconds.labels(
-            what=metrics.statements(simplify(statement)), engine=_engine_label(engine)
-        )
+        what = "commit" if statement is None else metrics.statements(simplify(statement))
+        child = metrics.series(metrics.database_seconds, {"what": what, "engine": _engine_label(engine)})
         if len(cache.children) >= _MAX_CHILDREN:
             cache.children = {}
         cache.children[key] = child
@@ -104,8 +104,10 @@ def _after_cursor_execute(
     if start is None:
         return
     duration = time.perf_counter() - start
-    with never_raise("timing an SQL statement"):
+    try:
         _histogram(statement, conn.engine).observe(duration)
+    except Exception:  # logged: the statement has run
+        swallow("timing an SQL statement")
 
 
 def _before_commit(session: Any) -> None:
@@ -117,10 +119,10 @@ def _after_commit(session: Any) -> None:
     if start is None:
         return
     duration = time.perf_counter() - start
-    with never_raise("timing an SQL commit"):
-        _metrics.get().database_seconds.labels(what="commit", engine=_engine_label(session.bind)).observe(
-            duration
-        )
+    try:
+        _histogram(None, session.bind).observe(duration)
+    except Exception:  # logged: the commit is done
+        swallow("timing an SQL commit")
 
 
 def _listen(sqlalchemy: ModuleType) -> None:
