@@ -207,7 +207,10 @@ def test_prometheus_scrapes_the_request_counter_of_all_workers(gunicorn_app, pro
         return pids if len(pids) == 2 else None
 
     pids = _wait("two live workers", live_workers)
-    file_pids = {m.group(1) for m in (re.search(r"_(\d+)\.db$", n) for n in os.listdir(multiproc)) if m}
+    files = os.listdir(multiproc)
+    file_pids = {m.group(1) for m in (re.search(r"_(\d+)(?:_c2c)?\.db$", n) for n in files) if m}
     assert file_pids <= pids
-    assert "histogram_archive.db" in os.listdir(multiproc)  # workers were recycled
-    assert len(os.listdir(multiproc)) <= 3 + 2 * 3
+    assert any(name.endswith("_c2c.db") for name in files)  # the request path's histograms
+    assert "histogram_archive.db" in files  # workers were recycled
+    # 3 archives; per live worker: counter, histogram, the request path's histograms, a gauge.
+    assert len(files) <= 3 + 2 * 4
