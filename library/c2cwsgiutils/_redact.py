@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MASK", "redact"]
+__all__ = ["MASK", "may_hold_secret", "redact"]
 
 MASK = "***"
 
@@ -57,3 +57,23 @@ def redact(text: str) -> str:
     if "ecret" not in lowered and "-key" not in lowered and "_key" not in lowered:
         return text
     return _PATTERN.sub(_mask, text)
+
+
+def may_hold_secret(text: str) -> bool:
+    r"""Return False when :func:`redact` returns ``text`` itself; True when it may change it.
+
+    A cheaper and broader first pass than ``redact``'s: ``ecret`` or ``key`` once lowered (every
+    text with ``ecret``, ``-key`` or ``_key`` has one of them; ``KeyError`` gives a needless True).
+    It also holds for several texts at once: the words have no NUL character and lowering keeps
+    each character's own lowercase (the Greek final sigma aside), so for texts joined by ``"\0"``
+    the result is False only when it is False for every one of them. A writer with several texts
+    checks them in one pass and calls ``redact`` on each only when this is True.
+
+    Args:
+        text: a text, or several texts joined by ``"\0"``.
+
+    Returns:
+        Whether ``redact`` may change ``text`` (or one of the joined texts).
+    """
+    lowered = text.lower()
+    return "ecret" in lowered or "key" in lowered

@@ -455,3 +455,58 @@ def test_extra_with_non_text_keys_and_unserialisable_values():
     assert line["nested"] == {"1": "one", "null": "none"}
     assert line["pair"] == "{(2, 3): 'pair'}"
     assert line["items"] == "{4}"
+
+
+@pytest.mark.parametrize(
+    ("message", "extras", "expected"),
+    [
+        ("plain", {"a": "x", "b": 2}, {"msg": "plain", "a": "x", "b": 2}),
+        ("in ?secret=1", {"a": "x", "b": 2}, {"msg": "in ?secret=***", "a": "x", "b": 2}),
+        ("plain", {"a": "x-api-key: k", "b": "y"}, {"msg": "plain", "a": "x-api-key: ***", "b": "y"}),
+        ("KeyError: 'a'", {"a": "a key", "b": 3}, {"msg": "KeyError: 'a'", "a": "a key", "b": 3}),
+        ("x", {"a": "sec", "b": "ret=1"}, {"msg": "x", "a": "sec", "b": "ret=1"}),
+        ("x", {"host": "secret=1", "extra_host": "y"}, {"msg": "x", "extra_host": "y"}),
+        ("x", {"extra_host": "y", "host": "secret=1"}, {"msg": "x", "extra_host": "secret=***"}),
+    ],
+)
+def test_message_and_text_extras_are_redacted_together(message, extras, expected):
+    """The message and the text extras are redacted each on its own, whichever of them holds a secret."""
+    record = logging.makeLogRecord({"name": "r", "msg": message, **extras})
+    line = json.loads(serialize(record))
+    assert {key: line[key] for key in expected} == expected
+
+
+def test_redacted_message_with_extras_and_traceback():
+    """With extras, the message is redacted in ``msg`` and in ``full_message``."""
+    record = logging.makeLogRecord({"msg": "secret=1", "exc_text": "Traceback", "extra": "x"})
+    line = json.loads(serialize(record))
+    assert line["msg"] == "secret=***"
+    assert line["full_message"] == "secret=***\nTraceback"
+    assert line["extra"] == "x"
+
+
+def test_handler_without_filters_emits_under_its_lock():
+    """``handle`` emits with the handler's lock held and returns what ``Handler.handle`` returns."""
+    held = []
+
+    class _Stream(io.StringIO):
+        def write(self, text):
+            held.append(handler.lock._is_owned())
+            return super().write(text)
+
+    handler = JsonLogHandler(_Stream())
+    record = logging.makeLogRecord({"msg": "x"})
+    result = handler.handle(record)
+    assert held == [True]
+    assert not handler.lock._is_owned()
+    assert result == logging.Handler.handle(JsonLogHandler(io.StringIO()), record)
+
+
+def test_handler_filters_still_apply():
+    """A filter of the handler drops records as with ``Handler.handle``."""
+    stream = io.StringIO()
+    handler = JsonLogHandler(stream)
+    handler.addFilter(lambda record: record.msg != "drop")
+    assert not handler.handle(logging.makeLogRecord({"msg": "drop"}))
+    assert handler.handle(logging.makeLogRecord({"msg": "keep"}))
+    assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == ["keep"]

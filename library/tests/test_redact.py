@@ -104,3 +104,11 @@ def test_first_pass_never_changes_the_result(text):
     assert result == expected
     if result == text:
         assert result is text
+
+
+@given(st.lists(st.lists(_pieces | st.text(max_size=3), max_size=6).map("".join), min_size=1, max_size=5))
+def test_may_hold_secret_is_false_only_when_redact_changes_nothing(texts):
+    """For texts joined by NUL, ``may_hold_secret`` is False only if ``redact`` returns each text itself."""
+    if not _redact.may_hold_secret("\0".join(texts)):
+        assert all(redact(text) is text for text in texts)
+    assert _redact.may_hold_secret("\0".join(texts)) == any(_redact.may_hold_secret(text) for text in texts)
