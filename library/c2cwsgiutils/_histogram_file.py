@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["HistogramFile", "Series", "file_name", "for_process"]
+__all__ = ["HistogramFile", "Series", "file_name", "for_process", "format_is_read_back"]
 
 _HEADER = struct.Struct("<i")  # bytes used, at offset 0; the entries start at offset 8
 _VALUE = struct.Struct("<dd")  # value, timestamp
@@ -199,6 +199,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _PROCESS_FILES: dict[str, HistogramFile | None] = {}
 _PROCESS_LOCK = threading.Lock()
+_READ_BACK: list[bool] = []  # the result of the check, once known
 
 
 def _reads_back() -> bool:
@@ -231,6 +232,26 @@ def _reads_back() -> bool:
     }
 
 
+def format_is_read_back() -> bool:
+    """Whether prometheus_client reads what this module writes: checked once per process.
+
+    The gunicorn master checks it when it starts serving the metrics (``prometheus.start``): the
+    workers inherit the answer instead of writing a file of their own on their first request.
+    """
+    with _PROCESS_LOCK:
+        if not _READ_BACK:
+            try:
+                readable = _reads_back()
+            except Exception:  # any failure means: use prometheus_client's histograms
+                _LOG.warning("Request metrics through prometheus_client: format check failed", exc_info=True)
+                readable = False
+            else:
+                if not readable:
+                    _LOG.warning("Request metrics through prometheus_client: its file format changed")
+            _READ_BACK.append(readable)
+        return _READ_BACK[0]
+
+
 def for_process() -> HistogramFile | None:
     """The process's file in ``PROMETHEUS_MULTIPROC_DIR``, or ``None`` when not in multiprocess mode.
 
@@ -241,17 +262,8 @@ def for_process() -> HistogramFile | None:
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory or not getattr(values.ValueClass, "_multiprocess", False):
         return None
+    readable = format_is_read_back()
     with _PROCESS_LOCK:
         if directory not in _PROCESS_FILES:
-            try:
-                readable = _reads_back()
-            except Exception:  # any failure means: use prometheus_client's histograms
-                _LOG.warning(
-                    "Request metrics written by prometheus_client: cannot check its format", exc_info=True
-                )
-                readable = False
-            else:
-                if not readable:
-                    _LOG.warning("Request metrics written by prometheus_client: its file format changed")
             _PROCESS_FILES[directory] = HistogramFile(directory) if readable else None
         return _PROCESS_FILES[directory]

@@ -38,7 +38,7 @@ import os
 import threading
 from typing import Any
 
-from c2cwsgiutils import _metrics, _prometheus_multiproc, _settings
+from c2cwsgiutils import _histogram_file, _metrics, _prometheus_multiproc, _settings
 from c2cwsgiutils._prometheus_collectors import (
     MULTI_PROCESS_COLLECTOR_BROADCAST_CHANNELS,
     MemoryInfoCollector,
@@ -152,6 +152,7 @@ def start(registry: Any = None) -> None:
             os.makedirs(conf.multiproc_dir, exist_ok=True)
             removed = _prometheus_multiproc.empty_directory(conf.multiproc_dir)
             _LOG.debug("Removed %s files from %s", removed, conf.multiproc_dir)
+            _histogram_file.format_is_read_back()  # once here, not in each worker
             registry.register(_prometheus_multiproc.ArchivingCollector(conf.multiproc_dir))
         else:
             _LOG.warning("PROMETHEUS_MULTIPROC_DIR is not set: the metrics of the workers are not served")

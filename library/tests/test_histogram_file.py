@@ -8,7 +8,7 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, multiprocess
 
-from c2cwsgiutils import _histogram_file, _prometheus_multiproc
+from c2cwsgiutils import _histogram_file, _prometheus_multiproc, testing
 
 _BOUNDS = (0.005, 0.1, 1.0, float("inf"))
 
@@ -148,3 +148,22 @@ def test_default_buckets_as_prometheus_client(tmp_path) -> None:
         "0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1.0", "2.5", "5.0",
         "7.5", "10.0", "+Inf",
     }  # fmt: skip
+
+
+def test_a_failing_format_check_falls_back_once(monkeypatch) -> None:
+    """A prometheus_client that cannot read the file: prometheus_client's histograms, one warning."""
+    calls = []
+
+    def broken() -> bool:
+        calls.append(1)
+        raise RuntimeError("unknown format")
+
+    monkeypatch.setattr(_histogram_file, "_READ_BACK", [])
+    monkeypatch.setattr(_histogram_file, "_reads_back", broken)
+    with testing.capture_logs("c2cwsgiutils.prometheus") as records:
+        assert _histogram_file.format_is_read_back() is False
+        assert _histogram_file.format_is_read_back() is False
+    assert calls == [1]
+    assert [record.getMessage() for record in records] == [
+        "Request metrics through prometheus_client: format check failed"
+    ]
