@@ -49,7 +49,7 @@ from typing import Any
 from gunicorn import glogging
 
 from c2cwsgiutils import _settings, get_config_defaults, get_logconfig_dict, get_paste_config
-from c2cwsgiutils._redact import MASK, redact
+from c2cwsgiutils._redact import MASK, may_hold_secret, redact
 
 __all__ = [
     "DEFAULT_ACCESS_LOG_FORMAT",
@@ -303,30 +303,45 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
         escaped the same way, in a dictionary that answers ``-`` for any other atom.
         """
         atoms = _FormatAtoms()
-        for key, getter, treatment in self._c2c_plan:
-            value = getter(self, resp, req, environ, request_time)
-            if value is _MISSING:
-                value = "-"
-            elif treatment is _MASK:
+        to_redact: list[tuple[str, str]] = []
+        for key, environ_key, default, getter, treatment in self._c2c_plan:
+            if environ_key is not None:
+                value = environ.get(environ_key, default)
+            else:
+                value = getter(self, resp, req, environ, request_time)
+                if value is _MISSING:
+                    atoms[key] = "-"
+                    continue
+            if treatment is _MASK:
                 value = MASK
             elif isinstance(value, str):
                 if treatment is _REDACT and value:
-                    value = redact(value)
+                    to_redact.append((key, value))
+                    continue
                 value = value.replace('"', '\\"')
             atoms[key] = value
+        if to_redact:
+            # One search for the words of a secret in all of them; redacted one by one if found.
+            secret = may_hold_secret("\0".join([value for _, value in to_redact]))
+            for key, value in to_redact:
+                atoms[key] = (redact(value) if secret else value).replace('"', '\\"')
         return atoms
 
     def _c2c_access_fields(self, resp: Any, environ: Mapping[str, Any], request_time: Any) -> dict[str, Any]:
+        path = environ.get("PATH_INFO") or ""
+        query = environ.get("QUERY_STRING")
+        if may_hold_secret(f"{path}\0{query}" if query else path):
+            path = redact(path)
+            query = redact(query) if query else query
         fields: dict[str, Any] = {
             "status": _status_code(resp.status),
             "method": environ.get("REQUEST_METHOD"),
-            "path": redact(environ.get("PATH_INFO") or ""),
+            "path": path,
             "duration": request_time.total_seconds(),
             "client_addr": environ.get("REMOTE_ADDR"),
         }
-        query = environ.get("QUERY_STRING")
         if query:
-            fields["query"] = redact(query)
+            fields["query"] = query
         request_id = None
         for name, value in resp.headers or ():
             if name.lower() in self._c2c_request_id_headers:
@@ -386,17 +401,22 @@ _FORMAT_KEY = re.compile(r"%\(([^)]*)\)")
 _PLAIN, _REDACT, _MASK = "plain", "redact", "mask"
 
 
-def _format_plan(fmt: str) -> tuple[tuple[str, Any, str], ...]:
-    """For each atom named by an access log format: (key as written, getter, treatment).
+def _format_plan(fmt: str) -> tuple[tuple[str, str | None, Any, Any, str], ...]:
+    """For each atom named by an access log format: how to compute it.
 
-    ``{...}`` atoms are case-insensitive, as in gunicorn.
+    ``(key as written, environ key, default, None, treatment)`` for an atom read from the environ,
+    ``(key as written, None, None, getter, treatment)`` for the others. ``{...}`` atoms are
+    case-insensitive, as in gunicorn.
     """
-    plan = []
+    plan: list[tuple[str, str | None, Any, Any, str]] = []
     for key in dict.fromkeys(_FORMAT_KEY.findall(fmt)):
         atom = key.lower() if key.startswith("{") else key
-        getter = _ATOM_GETTERS.get(atom) or _braced_getter(atom)
         treatment = _MASK if atom in _MASKED_ATOMS else _REDACT if atom in _REDACTED_ATOMS else _PLAIN
-        plan.append((key, getter, treatment))
+        if atom in _ENVIRON_ATOMS:
+            environ_key, default = _ENVIRON_ATOMS[atom]
+            plan.append((key, environ_key, default, None, treatment))
+        else:
+            plan.append((key, None, None, _ATOM_GETTERS.get(atom) or _braced_getter(atom), treatment))
     return tuple(plan)
 
 
@@ -435,7 +455,6 @@ def _sent(resp: Any) -> Any:
 
 # gunicorn's atoms (glogging.Logger.atoms), by name: (logger, resp, req, environ, request_time).
 _ATOM_GETTERS: dict[str, Any] = {
-    "h": lambda _log, _resp, _req, environ, _time: environ.get("REMOTE_ADDR", "-"),
     "l": lambda *_: "-",
     "u": lambda log, _resp, _req, environ, _time: log._get_user(environ) or "-",  # noqa: SLF001  # gunicorn's own
     "t": lambda log, *_: log.now(),
@@ -443,22 +462,35 @@ _ATOM_GETTERS: dict[str, Any] = {
         f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
     ),
     "s": lambda _log, resp, *_: _status_atom(resp.status),
-    "m": lambda _log, _resp, _req, environ, _time: environ.get("REQUEST_METHOD"),
-    "U": lambda _log, _resp, _req, environ, _time: environ.get("PATH_INFO"),
-    "q": lambda _log, _resp, _req, environ, _time: environ.get("QUERY_STRING"),
-    "H": lambda _log, _resp, _req, environ, _time: environ.get("SERVER_PROTOCOL"),
     "b": lambda _log, resp, *_: "-" if _sent(resp) is None else str(resp.sent) or "-",
     "B": lambda _log, resp, *_: _sent(resp),
-    "f": lambda _log, _resp, _req, environ, _time: environ.get("HTTP_REFERER", "-"),
-    "a": lambda _log, _resp, _req, environ, _time: environ.get("HTTP_USER_AGENT", "-"),
     "T": lambda _log, _resp, _req, _environ, duration: duration.seconds,
     "D": lambda _log, _resp, _req, _environ, duration: duration.seconds * 1_000_000 + duration.microseconds,
     "M": lambda _log, _resp, _req, _environ, duration: (
         duration.seconds * 1000 + duration.microseconds // 1000
     ),
     "L": lambda _log, _resp, _req, _environ, duration: f"{duration.seconds}.{duration.microseconds:06d}",
-    "p": lambda *_: f"<{os.getpid()}>",
+    "p": lambda *_: _PID_ATOM[0],
 }
+# gunicorn's atoms read from the environ: (environ key, default).
+_ENVIRON_ATOMS: dict[str, tuple[str, str | None]] = {
+    "h": ("REMOTE_ADDR", "-"),
+    "m": ("REQUEST_METHOD", None),
+    "U": ("PATH_INFO", None),
+    "q": ("QUERY_STRING", None),
+    "H": ("SERVER_PROTOCOL", None),
+    "f": ("HTTP_REFERER", "-"),
+    "a": ("HTTP_USER_AGENT", "-"),
+}
+# The "p" atom of this process (a getpid system call per line otherwise).
+_PID_ATOM: list[str] = [f"<{os.getpid()}>"]
+
+
+def _new_pid_atom() -> None:
+    _PID_ATOM[0] = f"<{os.getpid()}>"
+
+
+os.register_at_fork(after_in_child=_new_pid_atom)
 
 
 def on_starting(server: Any) -> None:

@@ -18,6 +18,7 @@ from gunicorn import glogging, util  # noqa: E402  # gunicorn is optional: impor
 from gunicorn.config import Config  # noqa: E402
 
 from c2cwsgiutils import testing  # noqa: E402
+from c2cwsgiutils._redact import redact  # noqa: E402
 
 _APP_INI = Path(__file__).resolve().parent / "server_app" / "production.ini"
 _APP_ENV = {
@@ -191,6 +192,19 @@ def test_access_line_masks_secrets_and_carries_fields():
     assert record.duration == pytest.approx(1.0005)
     assert record.client_addr == "10.0.0.1"
     assert record.request_id == "rid-1"
+
+
+def test_access_line_redacts_before_escaping_quotes():
+    """A secret in an atom with quotes: redacted first, then its quotes escaped (as gunicorn's atoms)."""
+    logger = gunicorn_config.Logger(
+        _config(accesslog="-", logconfig_dict=_LOGCONFIG, access_log_format='%(U)s "%(f)s" "%(a)s"')
+    )
+    referer = 'http://x/?a="b"&secret=p"w"d'
+    with testing.capture_logs("gunicorn.access") as records:
+        logger.access(*_exchange(query="", HTTP_REFERER=referer, HTTP_USER_AGENT='say "hi"'))
+    (record,) = records
+    assert 'p\\"w' not in record.getMessage()
+    assert record.getMessage() == '/hello "{}" "say \\"hi\\""'.format(redact(referer).replace('"', '\\"'))
 
 
 _EVERY_ATOM = (
