@@ -368,18 +368,12 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
             else:  # a subclass changed the atoms: gunicorn's way
                 atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
             record = log.makeRecord(
-                log.name,
-                logging.INFO,
-                __file__,
-                _ACCESS_LINE,
-                self._c2c_format,
-                (),
-                None,
-                "access",
-                self._c2c_access_fields(resp, environ, request_time),
+                log.name, logging.INFO, __file__, _ACCESS_LINE, self._c2c_format, (), None, "access"
             )
             # Set here: LogRecord only unwraps a one-mapping tuple when the mapping is not empty.
             record.args = atoms
+            # As makeRecord's extra, without its checks: these names are never a record's own.
+            vars(record).update(self._c2c_access_fields(resp, environ, request_time))
             log.handle(record)
         except Exception:
             self.error(traceback.format_exc())

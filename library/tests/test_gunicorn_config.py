@@ -391,3 +391,13 @@ def test_workers_never_exceed_the_usable_cpus(tmp_path, monkeypatch):
         {}, ["gunicorn"], cgroup_root=_cgroup(tmp_path, {"cpu.max": "800000 100000"})
     )
     assert settings["workers"] == 2
+
+
+def test_access_fields_are_never_attributes_of_a_log_record():
+    """The fields are added to the record without makeRecord's clash check: none may be a record's own."""
+    logger = gunicorn_config.Logger(_config(accesslog="-", logconfig_dict=_LOGCONFIG))
+    resp, _, env, duration = _exchange()
+    fields = logger._c2c_access_fields(resp, env, duration)
+    standard = set(vars(logging.LogRecord("n", logging.INFO, "p", 1, "m", (), None))) | {"message", "asctime"}
+    assert set(fields) == {"status", "method", "path", "query", "duration", "client_addr", "request_id"}
+    assert not set(fields) & standard
