@@ -9,9 +9,10 @@ of the series' values known, two ``struct.pack_into`` in the mapping.
 The file is the process's own ``histogram_<pid>_c2c.db`` in the multiprocess directory, written in
 the format of prometheus_client's files (a used-size header, then entries of a JSON key, padded,
 a value and a timestamp), so that prometheus_client's collector sums it with the other files,
-and the archive of a dead worker (``_prometheus_multiproc``) takes it in too. :func:`for_process`
-checks once that the installed prometheus_client reads back what this module writes; when it does
-not (or outside multiprocess mode), the caller uses prometheus_client's histograms.
+and the archive of a dead worker (``_prometheus_multiproc``) takes it in too. Used in the gunicorn
+workers (:func:`use_in_this_process`), whose metrics the master reads from the files.
+:func:`for_process` checks once that the installed prometheus_client reads back what this module
+writes; when it does not (or in another process), the caller uses prometheus_client's histograms.
 
 A forked child starts a file of its own (``os.register_at_fork``), as prometheus_client does.
 """
@@ -29,7 +30,14 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["HistogramFile", "Series", "file_name", "for_process", "format_is_read_back"]
+__all__ = [
+    "HistogramFile",
+    "Series",
+    "file_name",
+    "for_process",
+    "format_is_read_back",
+    "use_in_this_process",
+]
 
 _HEADER = struct.Struct("<i")  # bytes used, at offset 0; the entries start at offset 8
 _VALUE = struct.Struct("<dd")  # value, timestamp
@@ -200,6 +208,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 _PROCESS_FILES: dict[str, HistogramFile | None] = {}
 _PROCESS_LOCK = threading.Lock()
 _READ_BACK: list[bool] = []  # the result of the check, once known
+_IN_USE: list[bool] = []  # [True] once use_in_this_process was called
 
 
 def _reads_back() -> bool:
@@ -252,15 +261,27 @@ def format_is_read_back() -> bool:
         return _READ_BACK[0]
 
 
+def use_in_this_process() -> None:
+    """The metrics of this process are read from the multiprocess files: it may write its own.
+
+    Called in a gunicorn worker (``prometheus.cleanup``, gunicorn's ``post_fork``): its master
+    serves the files. A single process (waitress) serves its registry, where the series of this
+    file would not be: it keeps prometheus_client's histograms even with
+    ``PROMETHEUS_MULTIPROC_DIR`` set (the image sets it).
+    """
+    _IN_USE[:] = [True]
+
+
 def for_process() -> HistogramFile | None:
     """The process's file in ``PROMETHEUS_MULTIPROC_DIR``, or ``None`` when not in multiprocess mode.
 
-    Also ``None`` when the installed prometheus_client would not read the file back.
+    Also ``None`` when the installed prometheus_client would not read the file back, and in a
+    process that did not call :func:`use_in_this_process`.
     """
     from prometheus_client import values
 
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not directory or not getattr(values.ValueClass, "_multiprocess", False):
+    if not _IN_USE or not directory or not getattr(values.ValueClass, "_multiprocess", False):
         return None
     readable = format_is_read_back()
     with _PROCESS_LOCK:

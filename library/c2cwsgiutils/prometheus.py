@@ -169,7 +169,8 @@ def mark_process_dead(pid: int) -> None:
 def cleanup() -> None:
     """Forget what the worker inherited from the master (call in gunicorn's ``post_fork``).
 
-    The master's metrics server is not the worker's; the worker's sampler thread is (re)started.
+    The master's metrics server is not the worker's; the worker's sampler thread is (re)started;
+    the request path's histograms go to the worker's own file (``_histogram_file``).
     The Redis clients and the broadcaster need nothing here: they renew their connections and
     threads in a forked child by themselves (``os.register_at_fork``), keeping the subscriptions
     made before the fork (gunicorn ``--preload``).
@@ -178,6 +179,8 @@ def cleanup() -> None:
         _STATE.server = None
         if _STATE.sampler is not None:
             _STATE.sampler.start()
+    if _conf().multiproc_dir:
+        _histogram_file.use_in_this_process()  # the master reads this worker's files
 
 
 def _start_sampler() -> None:

@@ -167,3 +167,16 @@ def test_a_failing_format_check_falls_back_once(monkeypatch) -> None:
     assert [record.getMessage() for record in records] == [
         "Request metrics through prometheus_client: format check failed"
     ]
+
+
+def test_used_only_where_the_files_are_read(monkeypatch, tmp_path) -> None:
+    """A single process (waitress) serves its registry: only a gunicorn worker uses the file."""
+    from prometheus_client import values
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(values.ValueClass, "_multiprocess", True, raising=False)
+    monkeypatch.setattr(_histogram_file, "_IN_USE", [])
+    monkeypatch.setattr(_histogram_file, "_PROCESS_FILES", {})
+    assert _histogram_file.for_process() is None
+    _histogram_file.use_in_this_process()
+    assert isinstance(_histogram_file.for_process(), _histogram_file.HistogramFile)
