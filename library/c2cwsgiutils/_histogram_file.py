@@ -20,7 +20,6 @@ A forked child starts a file of its own (``os.register_at_fork``), as prometheus
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 import mmap
 import os
@@ -132,8 +131,15 @@ class HistogramFile:
             msg = f"The bounds of {name} must be sorted and end with +Inf: {bounds}"
             raise ValueError(msg)
 
+        from prometheus_client import mmap_dict
+
         def key(sample: str, sample_labels: Mapping[str, str]) -> str:
-            return json.dumps([name, sample, dict(sample_labels), documentation], sort_keys=True)
+            # prometheus_client's own key: the same series as its histogram's in the other files.
+            return str(
+                mmap_dict.mmap_key(
+                    name, sample, list(sample_labels), list(sample_labels.values()), documentation
+                )
+            )
 
         keys = (
             key(name + "_sum", labels),

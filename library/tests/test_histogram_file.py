@@ -63,16 +63,24 @@ def test_bounds_must_end_with_infinity(tmp_path) -> None:
 
 
 def test_summed_with_prometheus_client_files(tmp_path) -> None:
-    """Same name and labels as a prometheus_client histogram of another process: one summed series."""
-    other = _histogram_file.HistogramFile(str(tmp_path))
-    _, series = _series(tmp_path, route="hello")
+    """A prometheus_client histogram file of another process, same name and labels: one summed series."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    other = MmapedDict(str(tmp_path / "histogram_1.db"))  # what prometheus_client's values write
+    labels = {"route": "hello"}
+    other.write_value(mmap_key("app_seconds", "app_seconds_sum", ["route"], ["hello"], "Time"), 0.5, 0.0)
+    for bound, count in (("0.005", 0.0), ("0.1", 0.0), ("1.0", 1.0), ("+Inf", 0.0)):
+        key = mmap_key("app_seconds", "app_seconds_bucket", ["route", "le"], ["hello", bound], "Time")
+        other.write_value(key, count, 0.0)
+    other.close()
+    _, series = _series(tmp_path, **labels)
     series.observe(0.05)
-    # A second file in the directory, as another worker's.
-    os.rename(tmp_path / _histogram_file.file_name(os.getpid()), tmp_path / "histogram_1.db")
-    other.series("app_seconds", "Time", {"route": "hello"}, _BOUNDS).observe(0.5)
     scraped = _scrape(tmp_path)
     assert scraped[("app_seconds_count", (("route", "hello"),))] == 2.0
     assert scraped[("app_seconds_sum", (("route", "hello"),))] == pytest.approx(0.55)
+    assert scraped[("app_seconds_bucket", (("le", "0.1"), ("route", "hello")))] == 1.0
+    assert scraped[("app_seconds_bucket", (("le", "1.0"), ("route", "hello")))] == 2.0
+    assert len([name for name, _ in scraped if name == "app_seconds_count"]) == 1
 
 
 def test_the_file_grows(tmp_path) -> None:

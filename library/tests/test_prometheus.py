@@ -11,7 +11,14 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from c2cwsgiutils import _metrics, _prometheus_collectors, _prometheus_multiproc, prometheus, testing
+from c2cwsgiutils import (
+    _histogram_file,
+    _metrics,
+    _prometheus_collectors,
+    _prometheus_multiproc,
+    prometheus,
+    testing,
+)
 
 
 def _free_port() -> int:
@@ -308,3 +315,15 @@ def test_memory_map_collector_reads_the_process_tree():
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_gunicorn_worker_writes_the_request_histograms_to_its_file(tmp_path, monkeypatch):
+    """cleanup() (gunicorn's post_fork) makes the worker use its own histogram file; not without the dir."""
+    monkeypatch.setattr(_histogram_file, "_IN_USE", [])
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    prometheus.cleanup()
+    assert _histogram_file._IN_USE == []
+    prometheus._reset()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    prometheus.cleanup()
+    assert _histogram_file._IN_USE == [True]

@@ -219,3 +219,33 @@ def test_prefix_comes_from_the_environment(monkeypatch):
     finally:
         _metrics.use_registry(None, reread_settings=True)
         _requests.remove_observer(stats_pyramid._observe_outgoing)
+
+
+def test_a_failing_timing_never_fails_the_request(app, registry, monkeypatch):
+    """In production a broken metric is logged and the response goes out, without Server-Timing."""
+    from c2cwsgiutils import _safety
+
+    def broken(self, histogram, labels):
+        raise RuntimeError("no metrics today")
+
+    monkeypatch.setattr(_metrics.Metrics, "series", broken)
+    monkeypatch.setattr(_safety, "reraise_internal_errors", False)
+    with testing.capture_logs("c2cwsgiutils") as records:
+        response = app.get("/hello")
+    assert response.json == {"hello": "world"}
+    assert "Server-Timing" not in response.headers
+    assert "X-Request-ID" in response.headers  # the other tweens went on
+    (record,) = [r for r in records if "timing a request" in r.getMessage()]
+    assert record.getMessage() == "c2cwsgiutils: timing a request failed; the request continues"
+    assert str(record.exc_info[1]) == "no metrics today"
+
+
+def test_a_failing_timing_fails_the_test_suite(app, registry, monkeypatch):
+    """Under the test suite (reraise_internal_errors, set by conftest) the same error is raised."""
+
+    def broken(self, histogram, labels):
+        raise RuntimeError("no metrics today")
+
+    monkeypatch.setattr(_metrics.Metrics, "series", broken)
+    with pytest.raises(RuntimeError, match="no metrics today"):
+        app.get("/hello")
