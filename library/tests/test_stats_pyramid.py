@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import http.server
+import subprocess
+import sys
 import threading
 import time
 
@@ -165,6 +167,75 @@ def test_sql_statements_and_commits_are_timed(registry):
     assert _count(registry, "database_seconds", what="INSERT INTO t", engine=engine_label) == 1
     assert _count(registry, "database_seconds", what="SELECT FROM missing", engine=engine_label) == 0
     assert _count(registry, "database_seconds", what="commit", engine=engine_label) == 1
+
+
+def test_sql_executemany_and_no_parameter_statements_are_timed(registry):
+    """Several parameter sets in one call, and a statement executed without parameters, are timed once."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    stats_pyramid.init_db_spy()
+    engine = sqlalchemy.create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER)")
+        conn.execute(sqlalchemy.text("INSERT INTO t (id) VALUES (:id)"), [{"id": 1}, {"id": 2}, {"id": 3}])
+        rows = conn.execution_options(no_parameters=True).exec_driver_sql("SELECT count(*) FROM t").all()
+    assert rows == [(3,)]
+    assert _count(registry, "database_seconds", what="INSERT INTO t", engine="sqlite:///") == 1
+    assert _count(registry, "database_seconds", what="SELECT FROM t", engine="sqlite:///") == 1
+
+
+def test_sql_timing_keeps_the_applications_dialect_listeners(registry):
+    """An application's ``do_execute`` listeners still run; one that executes the statement itself wins."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    stats_pyramid.init_db_spy()
+    engine = sqlalchemy.create_engine("sqlite://")
+    seen = []
+
+    def watch(cursor, statement, parameters, context):
+        seen.append(statement)
+        return False
+
+    def rewrite(cursor, statement, parameters, context):
+        if statement != "SELECT 1":
+            return False
+        cursor.execute("SELECT 2")  # what the application wants executed instead
+        return True
+
+    sqlalchemy.event.listen(engine, "do_execute", watch)
+    sqlalchemy.event.listen(engine, "do_execute", rewrite)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sqlalchemy.text("SELECT 1")).scalar() == 2
+            assert conn.execute(sqlalchemy.text("SELECT 3")).scalar() == 3
+    finally:
+        sqlalchemy.event.remove(engine, "do_execute", watch)
+        sqlalchemy.event.remove(engine, "do_execute", rewrite)
+    assert seen == ["SELECT 1", "SELECT 3"]
+    assert _count(registry, "database_seconds", what="SELECT ?", engine="sqlite:///") == 2
+
+
+_ENGINE_EVENTS_CHECK = """
+import sqlalchemy
+from c2cwsgiutils import stats_pyramid
+stats_pyramid.init_db_spy()
+engine = sqlalchemy.create_engine("sqlite://")
+with engine.connect() as conn:
+    conn.execute(sqlalchemy.text("SELECT 1"))
+    print(conn._has_events, engine._has_events, engine.dialect._has_events)
+"""
+
+
+def test_sql_timing_leaves_the_engine_events_off():
+    """The timing listens to the dialect only: engines keep SQLAlchemy's path without engine events.
+
+    One engine listener makes SQLAlchemy dispatch every event of every connection (connect, begin,
+    execute, rollback...), which costs more than the timing itself. Checked in a new interpreter:
+    other tests (the SQL profiler) add engine listeners for good.
+    """
+    pytest.importorskip("sqlalchemy")
+    result = subprocess.run(
+        [sys.executable, "-c", _ENGINE_EVENTS_CHECK], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == ["False", "False", "True"]
 
 
 def test_sql_labels_are_capped(registry, monkeypatch):
