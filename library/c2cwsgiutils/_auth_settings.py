@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from typing import TypedDict
 
@@ -83,7 +82,7 @@ class UserDetails(TypedDict, total=False):
     """GitHub access token, decrypted: it stays on the server (encrypted in the cookie)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class AuthSettings:
     """Settings of the GitHub authentication (the secret is ``CoreSettings.secret``)."""
 

@@ -33,7 +33,6 @@ views to the maintainers of the repository.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import logging
@@ -157,7 +156,7 @@ _STATE_KEY = "c2cwsgiutils.auth.state"
 _GITHUB_FORBIDDEN_MESSAGE = "Missing or invalid GitHub login, or missing permission on the repository"
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class _AuthState:
     """What the request path needs, computed once per application."""
 

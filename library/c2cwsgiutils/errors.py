@@ -20,7 +20,6 @@ Requests whose URL, query string or form body is not valid UTF-8 answer 400, nev
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import traceback
@@ -53,7 +52,7 @@ _DB_MESSAGES = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class ErrorSettings:
     """Settings of the JSON error views."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
-import dataclasses
 import enum
 import logging
 import os
@@ -107,7 +106,7 @@ class JsonCheckException(Exception):  # noqa: N818  # public name of the spec
         self.json = json
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class HealthCheckSettings:
     """Settings of the health check view."""
 
@@ -135,7 +134,7 @@ class HealthCheckSettings:
     )
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class _Check:
     name: str
     run: Callable[[Any], Any]

@@ -19,7 +19,6 @@ Every change is logged (CRITICAL, as in the reference) with who asked it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -36,7 +35,7 @@ _REDIS_PREFIX = "c2c_logging_level_"
 _MAX_TTL = 366 * 24 * 3600
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class LoggingViewSettings:
     """Settings of the logging view."""
 
@@ -49,12 +48,14 @@ class LoggingViewSettings:
     )
 
 
-@dataclasses.dataclass
 class _Override:
-    previous: int
-    level: str
-    deadline: float | None  # time.monotonic() at which it reverts
-    timer: threading.Timer | None = None
+    """A level set through the view (a plain class: see ``_settings.frozen_dataclass``)."""
+
+    def __init__(self, previous: int, level: str, deadline: float | None) -> None:
+        self.previous = previous
+        self.level = level
+        self.deadline = deadline  # time.monotonic() at which it reverts
+        self.timer: threading.Timer | None = None
 
 
 class _Overrides:

@@ -32,7 +32,6 @@ default 5), ``C2C_PROMETHEUS_BROADCAST_TIMEOUT`` (seconds, default 10).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -71,7 +70,7 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class PrometheusSettings:
     """Process-wide settings of the metrics server (environment only)."""
 
@@ -98,12 +97,14 @@ class PrometheusSettings:
     )
 
 
-@dataclasses.dataclass
 class _State:
-    settings: PrometheusSettings | None = None
-    server: Any = None
-    sampler: _prometheus_multiproc.WorkerSampler | None = None
-    single_process_registered: bool = False
+    """The process's metrics server and sampler (a plain class: see ``_settings.frozen_dataclass``)."""
+
+    def __init__(self) -> None:
+        self.settings: PrometheusSettings | None = None
+        self.server: Any = None
+        self.sampler: _prometheus_multiproc.WorkerSampler | None = None
+        self.single_process_registered = False
 
 
 _STATE = _State()

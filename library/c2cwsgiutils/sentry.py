@@ -86,7 +86,7 @@ def _level(value: object) -> str:
     return text
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class SentrySettings:
     """Settings of the Sentry integration (the ``SENTRY_CLIENT_*``/``SENTRY_TAG_*`` ones are dynamic)."""
 
@@ -149,11 +149,13 @@ class SentrySettings:
     )
 
 
-@dataclasses.dataclass
 class _State:
-    initialized: bool = False
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Sentry's state in this process (a plain class: see ``_settings.frozen_dataclass``)."""
+
+    def __init__(self) -> None:
+        self.initialized = False
+        self.options: dict[str, Any] = {}
+        self.tags: dict[str, str] = {}
 
 
 _STATE = _State()

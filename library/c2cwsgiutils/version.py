@@ -11,7 +11,6 @@ it does not exist, no route is registered. Its format is::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ _LOG = logging.getLogger(__name__)
 _REGISTRY_KEY = "c2cwsgiutils.version.versions"
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class VersionSettings:
     """Settings of the version information."""
 

@@ -20,7 +20,6 @@ gets its own connection and listener thread, with the same subscriptions.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -47,7 +46,7 @@ _LOG = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class BroadcastSettings:
     """Settings of the broadcast."""
 
@@ -65,14 +64,16 @@ class BroadcastSettings:
     )
 
 
-@dataclasses.dataclass
 class _State:
-    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
-    broadcaster: interface.BaseBroadcaster | None = None
-    # What a forked child needs to build its own Redis broadcaster.
-    settings: Mapping[str, Any] | None = None
-    prefix: str = ""
-    secret: str = ""
+    """The broadcaster of the process (a plain class: see ``_settings.frozen_dataclass``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.broadcaster: interface.BaseBroadcaster | None = None
+        # What a forked child needs to build its own Redis broadcaster.
+        self.settings: Mapping[str, Any] | None = None
+        self.prefix = ""
+        self.secret = ""
 
 
 _STATE = _State()

@@ -11,7 +11,6 @@ per process (a concurrent request gets a 429); ``show_refs.dot`` ``analyze_id`` 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import sys
@@ -33,7 +32,7 @@ _MASKED_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "
 _TRUE = frozenset({"", "1", "true", "on"})
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class DebugSettings:
     """Settings of the debug views."""
 
