@@ -2,10 +2,11 @@
 
 Usage (from the repository root, or ``make bench``; ``BENCH_ARGS=--quick`` for a smoke run)::
 
-    .venv/bin/python bench/run.py [--quick] [--duration 10] [--rounds 3] [--connections 8] [--no-redis]
+    .venv/bin/python bench/run.py [--quick] [--duration 10] [--rounds 5] [--connections 8] [--no-redis]
 
 Measurements, each on the bare service (A) and on the c2cwsgiutils one (B), alternated A/B/A/B
-``--rounds`` times (median and min-max of the rounds):
+``--rounds`` times (median and min-max of the rounds; the ratio c2c/bare is the median of the
+rounds' ratios, each round running bare then c2c back to back, with their min-max):
 
 - ``wrk`` (1 thread, ``--connections``, ``--duration`` s) on the hello view, the health check (2
   engines + Redis, bare doing the same queries) and the DB view: req/s, p50, p99;
@@ -141,11 +142,30 @@ class Row:
     # Median of the rounds; the best one (max) for in-process CPU figures, which noise only lowers.
     statistic: Callable[[Sequence[float]], float] = statistics.median
 
+    def paired(self) -> list[float] | None:
+        """The ratio c2c / bare of each round, when the rounds pair (bare then c2c, back to back).
+
+        Pairs compare what ran under the same conditions: a slower minute of a shared machine
+        lowers both figures of its round, where medians taken apart can pick rounds of different
+        minutes. ``None`` for best-of figures (in-process CPU) and unpaired rows.
+        """
+        if self.bare is None or self.absolute or self.statistic is not statistics.median:
+            return None
+        if len(self.bare) != len(self.c2c) or not all(self.bare):
+            return None
+        return [c2c / bare for bare, c2c in zip(self.bare, self.c2c, strict=True)]
+
     def compared(self) -> float:
-        """The ratio c2c / bare of the statistic, or the c2c one (no bare value, absolute target)."""
+        """The ratio c2c / bare (median of the paired rounds, else of the statistics), or the c2c value.
+
+        The c2c value is compared when there is no bare value or the target is absolute.
+        """
         c2c = self.statistic(self.c2c)
         if self.bare is None or self.absolute:
             return c2c
+        paired = self.paired()
+        if paired:
+            return statistics.median(paired)
         bare = self.statistic(self.bare)
         return c2c / bare if bare else (1.0 if c2c == bare else float("inf"))
 
@@ -162,7 +182,7 @@ _WRK_TARGETS = {
 
 def _table(rows: Sequence[Row]) -> list[str]:
     lines = [
-        f"{'measurement':<47} {'bare Pyramid':>24} {'c2cwsgiutils':>24} {'c2c/bare':>9} {'target':>8}",
+        f"{'measurement':<47} {'bare Pyramid':>24} {'c2cwsgiutils':>24} {'c2c/bare':>19} {'target':>8}",
     ]
     summary = []
     for row in rows:
@@ -171,7 +191,10 @@ def _table(rows: Sequence[Row]) -> list[str]:
         compared = row.compared()
         bare = "-" if row.bare is None else _spread(row.bare, row.digits, row.statistic)
         ratio = ""
-        if row.bare is not None and row.statistic(row.bare):
+        paired = row.paired()
+        if paired and len(paired) > 1:
+            ratio = f"{compared:.2f}x [{min(paired):.2f}-{max(paired):.2f}]"
+        elif row.bare is not None and row.statistic(row.bare):
             ratio = f"{row.statistic(row.c2c) / row.statistic(row.bare):.2f}x"
         verdict = ""
         if row.target is not None:
@@ -180,7 +203,7 @@ def _table(rows: Sequence[Row]) -> list[str]:
             value = f"{compared:.2f}x" if relative else _spread(row.c2c, row.digits, row.statistic)
             summary.append(f"{row.short} {value} ({verdict})")
         c2c = _spread(row.c2c, row.digits, row.statistic)
-        lines.append(f"{row.name:<47} {bare:>24} {c2c:>24} {ratio:>9} {verdict}")
+        lines.append(f"{row.name:<47} {bare:>24} {c2c:>24} {ratio:>19} {verdict}")
     return [*lines, "", "issue 10 targets (c2c/bare, or c2c value): " + ", ".join(summary)]
 
 
@@ -303,7 +326,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: short and fewer rounds")
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10, quick 3)")
-    parser.add_argument("--rounds", type=int, help="A/B rounds per wrk measurement (default 3, quick 1)")
+    parser.add_argument("--rounds", type=int, help="A/B rounds per wrk measurement (default 5, quick 1)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--threads", type=int, default=8, help="gthread threads of the worker (default 8)")
     parser.add_argument("--no-redis", action="store_true", help="no Redis (no Redis check)")
@@ -312,7 +335,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
     quick = args.quick
     return Options(
         duration=args.duration or (3 if quick else 10),
-        rounds=args.rounds or (1 if quick else 3),
+        rounds=args.rounds or (1 if quick else 5),
         connections=args.connections,
         threads=args.threads,
         with_redis=not args.no_redis,
