@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -73,22 +74,21 @@ class _Numbers:
     value: float = _settings.knob(1.0, env="DEVELOPMENT", convert=float)
 
 
-@_settings.frozen_dataclass
-class _Shared:
-    name: str
-    level: int = 1
-    tags: tuple[str, ...] = dataclasses.field(default=(), compare=False)
-    secret: str = dataclasses.field(default="", repr=False)
-    items: list[str] = dataclasses.field(default_factory=list, hash=False, compare=False)
+def _fields() -> type:
+    """A new class with the fields compared below (each decorator gets its own)."""
+
+    class Fields:
+        name: str
+        level: int = 1
+        tags: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+        secret: str = dataclasses.field(default="", repr=False)
+        items: list[str] = dataclasses.field(default_factory=list, hash=False, compare=False)
+
+    return Fields
 
 
-@dataclasses.dataclass(frozen=True)
-class _Standard:
-    name: str
-    level: int = 1
-    tags: tuple[str, ...] = dataclasses.field(default=(), compare=False)
-    secret: str = dataclasses.field(default="", repr=False)
-    items: list[str] = dataclasses.field(default_factory=list, hash=False, compare=False)
+_Shared: Any = _settings.frozen_dataclass(_fields())
+_Standard: Any = dataclasses.dataclass(frozen=True)(_fields())
 
 
 def test_frozen_dataclass_behaves_like_the_standard_one():

@@ -195,22 +195,26 @@ def test_sql_timing_keeps_the_applications_dialect_listeners(registry):
         return False
 
     def rewrite(cursor, statement, parameters, context):
-        if statement != "SELECT 1":
+        if not statement.startswith("INSERT"):
             return False
-        cursor.execute("SELECT 2")  # what the application wants executed instead
+        cursor.execute("INSERT INTO t (id) VALUES (2)")  # what the application executes instead
         return True
 
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER)")
     sqlalchemy.event.listen(engine, "do_execute", watch)
     sqlalchemy.event.listen(engine, "do_execute", rewrite)
     try:
-        with engine.connect() as conn:
-            assert conn.execute(sqlalchemy.text("SELECT 1")).scalar() == 2
-            assert conn.execute(sqlalchemy.text("SELECT 3")).scalar() == 3
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text("INSERT INTO t (id) VALUES (1)"))
+            rows = conn.execute(sqlalchemy.text("SELECT id FROM t")).all()
     finally:
         sqlalchemy.event.remove(engine, "do_execute", watch)
         sqlalchemy.event.remove(engine, "do_execute", rewrite)
-    assert seen == ["SELECT 1", "SELECT 3"]
-    assert _count(registry, "database_seconds", what="SELECT ?", engine="sqlite:///") == 2
+    assert rows == [(2,)]  # executed once, by the application's listener
+    assert seen == ["INSERT INTO t (id) VALUES (1)", "SELECT id FROM t"]
+    assert _count(registry, "database_seconds", what="INSERT INTO t", engine="sqlite:///") == 1
+    assert _count(registry, "database_seconds", what="SELECT FROM t", engine="sqlite:///") == 1
 
 
 _ENGINE_EVENTS_CHECK = """
