@@ -4,9 +4,11 @@ Usage (from the repository root, or ``make bench``; ``BENCH_ARGS=--quick`` for a
 
     .venv/bin/python bench/run.py [--quick] [--duration 10] [--rounds 5] [--connections 8] [--no-redis]
 
-Measurements, each on the bare service (A) and on the c2cwsgiutils one (B), alternated A/B/A/B
-``--rounds`` times (median and min-max of the rounds; the ratio c2c/bare is the median of the
-rounds' ratios, each round running bare then c2c back to back, with their min-max):
+Measurements, each on the bare service (A) and on the c2cwsgiutils one (B), alternated A/B, B/A,
+A/B... ``--rounds`` times (median and min-max of the rounds; the ratio c2c/bare is the median of
+the rounds' ratios, each round running both back to back, with their min-max; the order changes
+every round, so that a load that grows or fades on a shared machine does not favour the variant
+that always ran first):
 
 - ``wrk`` (1 thread, ``--connections``, ``--duration`` s) on the hello view, the health check (2
   engines + Redis, bare doing the same queries) and the DB view: req/s, p50, p99;
@@ -143,7 +145,7 @@ class Row:
     statistic: Callable[[Sequence[float]], float] = statistics.median
 
     def paired(self) -> list[float] | None:
-        """The ratio c2c / bare of each round, when the rounds pair (bare then c2c, back to back).
+        """The ratio c2c / bare of each round, when the rounds pair (both back to back).
 
         Pairs compare what ran under the same conditions: a slower minute of a shared machine
         lowers both figures of its round, where medians taken apart can pick rounds of different
@@ -234,6 +236,11 @@ def _wrk_rows() -> dict[tuple[str, str], Row]:
     return rows
 
 
+def _round_order(round_number: int) -> tuple[str, str]:
+    """The variants in the order of a round: bare first in odd rounds, c2c first in even ones."""
+    return ("bare", "c2c") if round_number % 2 else ("c2c", "bare")
+
+
 def _load(stack: _servers.Stack, options: Options, rows: dict[str, Row]) -> list[Row]:
     """Wrk rounds on both services, then connections and RSS after each round."""
     wrk_rows = _wrk_rows()
@@ -246,7 +253,8 @@ def _load(stack: _servers.Stack, options: Options, rows: dict[str, Row]) -> list
             wrk(service.base_url + scenario.path, _WARMUP_SECONDS, options.connections)
     for round_number in range(1, options.rounds + 1):
         for scenario in SCENARIOS:
-            for variant, service in services.items():
+            for variant in _round_order(round_number):
+                service = services[variant]
                 run = wrk(service.base_url + scenario.path, options.duration, options.connections)
                 for label, value in (
                     ("req/s", run.requests_per_second),
@@ -275,7 +283,7 @@ def _load(stack: _servers.Stack, options: Options, rows: dict[str, Row]) -> list
 
 def _startup(stack: _servers.Stack, options: Options, row: Row) -> None:
     for round_number in range(1, options.startup_rounds + 1):
-        for variant in ("bare", "c2c"):
+        for variant in _round_order(round_number):
             service = stack.serve(
                 variant, _servers.ServeOptions(threads=options.threads, ready_path="/hello")
             )
@@ -326,7 +334,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: short and fewer rounds")
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10, quick 3)")
-    parser.add_argument("--rounds", type=int, help="A/B rounds per wrk measurement (default 5, quick 1)")
+    parser.add_argument("--rounds", type=int, help="A/B, B/A rounds per wrk measurement (default 5, quick 1)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--threads", type=int, default=8, help="gthread threads of the worker (default 8)")
     parser.add_argument("--no-redis", action="store_true", help="no Redis (no Redis check)")
