@@ -8,7 +8,6 @@ plus ``_bucket``). Label values are bounded: see :class:`BoundedLabel`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import weakref
@@ -25,7 +24,7 @@ OTHER = "_other"
 _UNSET: Any = object()
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class MetricsSettings:
     """Process-wide settings of the metrics (environment only, resolved once, on first use)."""
 
@@ -203,11 +202,15 @@ class Metrics:
         return _once(self.registry, name, create)
 
 
-@dataclasses.dataclass
 class _State:
-    registry: Any = None
-    metrics: Metrics | None = None
-    settings: MetricsSettings | None = None
+    """The metrics of the process (a plain class: see ``_settings.frozen_dataclass``)."""
+
+    __slots__ = ("metrics", "registry", "settings")
+
+    def __init__(self) -> None:
+        self.registry: Any = None
+        self.metrics: Metrics | None = None
+        self.settings: MetricsSettings | None = None
 
 
 _STATE = _State()

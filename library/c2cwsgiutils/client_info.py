@@ -44,7 +44,6 @@ ignored, with a warning at most once a minute per kind of problem; they never fa
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -68,7 +67,7 @@ def _as_scheme(value: object) -> str:
     return str(value).strip().lower()
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class ClientInfoSettings:
     """Settings of the proxy header processing."""
 

@@ -34,7 +34,6 @@ Test hooks: the setting ``dbengine`` (an ``Engine``) replaces both engines;
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import re
@@ -82,7 +81,7 @@ tweens = types.SimpleNamespace()
 Patterns = Iterable[str | re.Pattern[str]] | None
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class DbSettings:
     """Settings of the database sessions."""
 

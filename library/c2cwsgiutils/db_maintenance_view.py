@@ -15,7 +15,6 @@ secret-protected, JSON, no-cache.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -30,7 +29,7 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class DbMaintenanceSettings:
     """Settings of the database maintenance view."""
 

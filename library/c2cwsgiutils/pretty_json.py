@@ -14,7 +14,6 @@ natively, and falls back to ``str(value)``, so it never fails on an odd value.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -29,7 +28,7 @@ __all__ = ["JsonSettings", "fast_dumps", "includeme"]
 _LOG = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class JsonSettings:
     """Settings of the JSON renderers."""
 

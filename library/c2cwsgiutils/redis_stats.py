@@ -10,7 +10,6 @@ most ``C2C_PROMETHEUS_MAX_LABEL_VALUES`` distinct values.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 import threading
@@ -29,7 +28,7 @@ _LOCK = threading.Lock()
 _MARK = "_c2cwsgiutils_original"
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class RedisStatsSettings:
     """Settings of the Redis statistics."""
 

@@ -17,7 +17,6 @@ ones. The clients have a 5 seconds connect timeout unless ``C2C_REDIS_OPTIONS`` 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -45,7 +44,7 @@ def _parse_options(value: object) -> dict[str, Any]:
     return options
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class RedisSettings:
     """Settings of the Redis connection."""
 
@@ -126,13 +125,17 @@ class _Outage:
 outage = _Outage()
 
 
-@dataclasses.dataclass
 class _State:
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-    pid: int = 0
-    resolved: bool = False
-    settings: RedisSettings | None = None
-    clients: tuple[Any, Any, Any] = (None, None, None)
+    """The Redis clients of the process (a plain class: see ``_settings.frozen_dataclass``)."""
+
+    __slots__ = ("clients", "lock", "pid", "resolved", "settings")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pid = 0
+        self.resolved = False
+        self.settings: RedisSettings | None = None
+        self.clients: tuple[Any, Any, Any] = (None, None, None)
 
 
 _STATE = _State()

@@ -156,3 +156,23 @@ def test_frozen_dataclass_refuses_what_it_does_not_support():
     ):
         with pytest.raises(TypeError, match=message):
             _settings.frozen_dataclass(cls)
+
+
+def test_library_settings_classes_share_the_frozen_methods():
+    """Every settings class of the library is made by ``frozen_dataclass``: none compiles methods at start-up.
+
+    And each still works as a frozen dataclass: default instance, ``replace``, equality, hash, repr.
+    """
+    classes = _settings.all_settings_classes()
+    assert len(classes) > 10
+    shared = vars(_settings.CoreSettings)
+    for cls in classes:
+        assert all(vars(cls).get(name) is shared[name] for name in ("__init__", "__repr__", "__eq__")), (
+            f"{cls.__qualname__}: use @_settings.frozen_dataclass (start-up time, see its docstring)"
+        )
+        value = cls()
+        assert dataclasses.replace(value) == value
+        assert hash(dataclasses.replace(value)) == hash(value)
+        assert repr(value).startswith(f"{cls.__qualname__}(")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, dataclasses.fields(cls)[0].name, None)

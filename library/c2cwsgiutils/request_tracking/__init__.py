@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +47,7 @@ _CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
 _ENVIRON_KEYS = "c2cwsgiutils.request_tracking.environ_keys"
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class RequestTrackingSettings:
     """Settings of the request tracking."""
 

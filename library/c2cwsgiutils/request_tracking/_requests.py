@@ -9,7 +9,6 @@ application included) for calls made outside a request.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from c2cwsgiutils import _context, _post_import
+from c2cwsgiutils import _context, _post_import, _settings
 from c2cwsgiutils._redact import redact
 from c2cwsgiutils._safety import never_raise
 from c2cwsgiutils.request_tracking import _traceparent
@@ -49,7 +48,7 @@ _ADAPTERS = "requests.adapters"
 Observer = Callable[["requests.PreparedRequest", "requests.Response | None", float], None]
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class Outgoing:
     """What an application adds to its outgoing calls."""
 
@@ -57,12 +56,16 @@ class Outgoing:
     timeout: float | None = None
 
 
-@dataclasses.dataclass
 class _State:
-    original: Callable[..., requests.Response] | None = None
-    defaults: Outgoing = dataclasses.field(default_factory=Outgoing)
-    # A tuple replaced under the lock: the wrapper reads it without locking.
-    observers: tuple[Observer, ...] = ()
+    """The patch of the process (a plain class: see ``_settings.frozen_dataclass``)."""
+
+    __slots__ = ("defaults", "observers", "original")
+
+    def __init__(self) -> None:
+        self.original: Callable[..., requests.Response] | None = None
+        self.defaults = Outgoing()
+        # A tuple replaced under the lock: the wrapper reads it without locking.
+        self.observers: tuple[Observer, ...] = ()
 
 
 _STATE = _State()

@@ -12,7 +12,6 @@ process of the service (broadcast) and answers ``{"status": 200, "enabled": bool
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +53,7 @@ def _profiler() -> Profiler:
 _CHANNEL = "c2c_sql_profiler"
 
 
-@dataclasses.dataclass(frozen=True)
+@_settings.frozen_dataclass
 class SqlProfilerSettings:
     """Settings of the SQL profiler view."""
 
