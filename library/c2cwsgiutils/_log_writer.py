@@ -55,7 +55,7 @@ class BatchWriter:
         self._pending: list[str] = []
         self._size = 0
         self._thread: threading.Thread | None = None
-        self._closed = False
+        self._synchronous = False  # closed, or no thread could start
 
     def write(self, text: str) -> None:
         """Add ``text`` (whole lines) to the next batch."""
@@ -65,11 +65,12 @@ class BatchWriter:
             self._size += len(text)
             first = len(pending) == 1
             full = self._size > _MAX_PENDING
-        if full or self._closed:
+        if full or self._synchronous:
             self.flush()
         elif first:
-            if self._thread is None:
-                self._start_thread()
+            if self._thread is None and not self._start_thread():
+                self.flush()
+                return
             self._wake.set()
 
     def flush(self) -> None:
@@ -82,17 +83,25 @@ class BatchWriter:
 
     def close(self) -> None:
         """Write the pending lines and stop the thread; later writes are synchronous."""
-        self._closed = True
+        self._synchronous = True
         self._stop.set()
         self._wake.set()
         self.flush()
 
-    def _start_thread(self) -> None:
+    def _start_thread(self) -> bool:
+        """Start the thread; False, and writes synchronous from now on, when no thread can start."""
         with self._lock:
             if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="c2cwsgiutils-log-writer", daemon=True)
-        self._thread.start()
+                return True
+            thread = self._thread = threading.Thread(
+                target=self._run, name="c2cwsgiutils-log-writer", daemon=True
+            )
+        try:
+            thread.start()
+        except RuntimeError:  # the interpreter is shutting down, or the process has too many threads
+            self._synchronous = True
+            return False
+        return True
 
     def _run(self) -> None:
         wake, stop, interval = self._wake, self._stop, self._interval

@@ -224,3 +224,19 @@ def test_a_file_that_cannot_write_utf8_gets_escaped_lines(tmp_path):
         lines = path.read_text(encoding="ascii").splitlines()
         assert [json.loads(line)["msg"] for line in lines] == ["café", "one\u2028two"]
         handler.close()
+
+
+def test_without_a_thread_the_lines_are_written_at_once(log_file, monkeypatch):
+    """When no thread can start (interpreter shutdown, thread limit), writes become synchronous."""
+    stream, messages = log_file
+
+    def cannot_start(self) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(_log_writer.threading.Thread, "start", cannot_start)
+    handler = JsonLogHandler(stream, flush_interval=_LONG)
+    handler.handle(_record("first"))
+    assert messages() == ["first"]
+    handler.handle(_record("second"))
+    assert messages() == ["first", "second"]
+    handler.close()
