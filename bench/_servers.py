@@ -77,7 +77,7 @@ class Gunicorn:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"gunicorn-{variant}-{self.port}.log"
         command = [str(_VENV_BIN / "gunicorn"), "--chdir", str(_HERE)]
-        service_env = {**os.environ, **env}
+        service_env = {**os.environ, **env, **dict(options.env)}
         if variant == "c2c":
             metrics_dir = log_dir / f"metrics-{self.port}"
             metrics_dir.mkdir()
@@ -145,6 +145,17 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(msg)
 
 
+def voluntary_switches(pid: int) -> int:
+    """Voluntary context switches of all the threads of a process so far (``/proc/<pid>/task``)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just ended
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
+
+
 @dataclasses.dataclass(frozen=True)
 class ServeOptions:
     """How a service is started."""
@@ -152,6 +163,7 @@ class ServeOptions:
     threads: int = 8
     workers: int = 1
     ready_path: str = "/items"
+    env: tuple[tuple[str, str], ...] = ()  # more environment variables of the service
 
 
 class Stack(contextlib.AbstractContextManager["Stack"]):
