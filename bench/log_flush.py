@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 import _servers
-from run import wrk
+from run import round_order, wrk
 
 # name -> (variant, environment of the service)
 _SERVICES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
@@ -48,9 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for service in services.values():
             wrk(service.base_url + args.path, 2, args.connections)  # warm-up
         for round_number in range(1, args.rounds + 1):
-            names = list(services) if round_number % 2 else list(reversed(services))
             figures = []
-            for name in names:
+            for name in round_order(round_number, list(services)):
                 service = services[name]
                 (pid,) = service.worker_pids()
                 before = _servers.voluntary_switches(pid)

@@ -22,6 +22,7 @@ the lines of its last ``interval``; ``C2C_LOG_FLUSH_INTERVAL=0`` makes every wri
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -119,8 +120,6 @@ class BatchWriter:
 
 def report_error() -> None:
     """Report an error of the thread as ``logging.Handler.handleError`` does (on stderr)."""
-    import logging
-
     if logging.raiseExceptions and sys.stderr is not None:
         sys.stderr.write("--- Logging error (c2cwsgiutils log writer) ---\n")
         traceback.print_exc(file=sys.stderr)

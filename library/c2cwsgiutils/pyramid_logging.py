@@ -508,7 +508,7 @@ class JsonLogHandler(logging.StreamHandler):  # type: ignore[type-arg]  # IO[str
         return None
 
     def _write(self, text: str) -> None:
-        """Write lines of JSON to the stream and flush it (``emit`` does the same for one line)."""
+        """Write lines of JSON to the stream and flush it (one line, or the batch of the writer)."""
         stream = self.stream
         try:
             stream.write(text)
@@ -545,18 +545,10 @@ class JsonLogHandler(logging.StreamHandler):  # type: ignore[type-arg]  # IO[str
         try:
             line = serialize(record, newline=True).decode()
             writer = self._writer
-            if writer is not None:
+            if writer is None:
+                self._write(line)
+            else:
                 writer.write(line)
-                return
-            # _write, inlined: a call is 1 % of a record.
-            stream = self.stream
-            try:
-                stream.write(line)
-            except UnicodeEncodeError:
-                stream.write(_ascii_lines(line))
-            flush = getattr(stream, "flush", None)
-            if flush is not None:
-                flush()
         except Exception:
             self.handleError(record)
 

@@ -68,20 +68,48 @@ def test_a_quiet_period_then_more_lines(log_file):
         handler.close()
 
 
-def test_flush_writes_the_pending_lines_at_once(log_file):
+def test_lines_wait_for_their_batch_then_flush_writes_them_at_once(log_file):
+    """A record is not written by the thread that logs it; flush() writes the batch."""
     stream, messages = log_file
     handler = JsonLogHandler(stream, flush_interval=_LONG)
     handler.handle(_record("a"))
     handler.handle(_record("b"))
+    assert messages() == []
     handler.flush()
     assert messages() == ["a", "b"]
     handler.close()
+
+
+def test_a_batch_is_one_write(tmp_path):
+    path = tmp_path / "log.jsonl"
+    with path.open("w", encoding="utf-8") as real:
+
+        class Counting:
+            writes = 0
+
+            def fileno(self) -> int:
+                return real.fileno()
+
+            def write(self, text: str) -> int:
+                Counting.writes += 1
+                return real.write(text)
+
+            def flush(self) -> None:
+                real.flush()
+
+        handler = JsonLogHandler(Counting(), flush_interval=0.01)  # type: ignore[arg-type]
+        for index in range(50):
+            handler.handle(_record(f"line {index}"))
+        _wait_for(lambda: len(path.read_text().splitlines()) == 50)
+        assert Counting.writes == 1
+        handler.close()
 
 
 def test_close_writes_the_pending_lines_and_later_records_are_synchronous(log_file):
     stream, messages = log_file
     handler = JsonLogHandler(stream, flush_interval=_LONG)
     handler.handle(_record("before close"))
+    assert messages() == []
     handler.close()
     assert messages() == ["before close"]
     handler.handle(_record("after close"))
@@ -128,8 +156,10 @@ def test_memory_is_bounded_the_caller_writes_a_full_batch(log_file, monkeypatch)
     monkeypatch.setattr(_log_writer, "_MAX_PENDING", 10_000)
     handler = JsonLogHandler(stream, flush_interval=_LONG)
     big = "x" * 4000
-    for index in range(3):
+    for index in range(2):
         handler.handle(_record(f"{index} {big}"))
+    assert messages() == []  # under the limit: pending
+    handler.handle(_record(f"2 {big}"))
     assert [message.split()[0] for message in messages()] == ["0", "1", "2"]
     handler.close()
 
@@ -139,6 +169,7 @@ def test_set_stream_writes_the_pending_lines_to_the_previous_stream(tmp_path):
     with first.open("w", encoding="utf-8") as stream1, second.open("w", encoding="utf-8") as stream2:
         handler = JsonLogHandler(stream1, flush_interval=_LONG)
         handler.handle(_record("to the first"))
+        assert first.read_text() == ""
         assert handler.setStream(stream2) is stream1
         handler.handle(_record("to the second"))
         handler.flush()
