@@ -21,6 +21,7 @@ import tempfile
 import time
 import types
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -30,6 +31,11 @@ _HERE = Path(__file__).resolve().parent
 _TESTS = _HERE.parent / "library" / "tests"
 _VENV_BIN = Path(sys.executable).parent
 _READY_TIMEOUT = 30.0
+
+
+def round_order(round_number: int, names: Sequence[str] = ("bare", "c2c")) -> list[str]:
+    """The variants in the order of a round: as given in odd rounds, reversed in even ones."""
+    return list(names) if round_number % 2 else list(reversed(names))
 
 
 def _load(name: str) -> types.ModuleType:

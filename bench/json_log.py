@@ -3,7 +3,7 @@
 In one process, a logger with a single handler writing to a null stream (``write``/``flush`` do
 nothing, so the figure is the logging and formatting cost only) logs ``--records`` records per
 run, for three cases: a plain message, a message with ``%`` args and ``extra=`` fields, and
-``logger.exception`` (a traceback of a few frames). The handlers, alternated A/B/A/B
+``logger.exception`` (a traceback of a few frames). The handlers, alternated A/B, B/A
 ``--rounds`` times. Time is the CPU time of the process (``time.process_time``), so that the
 other processes of a shared machine count less:
 
@@ -35,6 +35,8 @@ from collections.abc import Callable, Sequence
 
 from c2cwsgiutils.pyramid_logging import JsonLogHandler
 from pythonjsonlogger.json import JsonFormatter
+
+from _servers import round_order
 
 _PJL_FIELDS = (
     "%(created)f %(levelname)s %(levelno)d %(name)s %(pathname)s %(lineno)d %(funcName)s "
@@ -138,9 +140,9 @@ def run(records: int, rounds: int, names: Sequence[str]) -> dict[tuple[str, str]
     """Measure the handlers ``names`` on every case, alternated; return the records/s of each run."""
     factories = _handlers()
     results: dict[tuple[str, str], list[float]] = {}
-    for _ in range(rounds):
+    for round_number in range(1, rounds + 1):
         for case in CASES:
-            for name in names:
+            for name in round_order(round_number, names):
                 results.setdefault((case, name), []).append(measure(case, factories[name](), records))
     return results
 

@@ -19,7 +19,8 @@ import sys
 from collections.abc import Sequence
 
 import _servers
-from run import round_order, wrk
+from _servers import round_order
+from run import wrk
 
 # name -> (variant, environment of the service)
 _SERVICES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {

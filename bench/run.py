@@ -236,11 +236,6 @@ def _wrk_rows() -> dict[tuple[str, str], Row]:
     return rows
 
 
-def round_order(round_number: int, names: Sequence[str] = ("bare", "c2c")) -> list[str]:
-    """The services in the order of a round: as given in odd rounds, reversed in even ones."""
-    return list(names) if round_number % 2 else list(reversed(names))
-
-
 def _load(stack: _servers.Stack, options: Options, rows: dict[str, Row]) -> list[Row]:
     """Wrk rounds on both services, then connections and RSS after each round."""
     wrk_rows = _wrk_rows()
@@ -253,7 +248,7 @@ def _load(stack: _servers.Stack, options: Options, rows: dict[str, Row]) -> list
             wrk(service.base_url + scenario.path, _WARMUP_SECONDS, options.connections)
     for round_number in range(1, options.rounds + 1):
         for scenario in SCENARIOS:
-            for variant in round_order(round_number):
+            for variant in _servers.round_order(round_number):
                 service = services[variant]
                 run = wrk(service.base_url + scenario.path, options.duration, options.connections)
                 for label, value in (
@@ -283,7 +278,7 @@ def _load(stack: _servers.Stack, options: Options, rows: dict[str, Row]) -> list
 
 def _startup(stack: _servers.Stack, options: Options, row: Row) -> None:
     for round_number in range(1, options.startup_rounds + 1):
-        for variant in round_order(round_number):
+        for variant in _servers.round_order(round_number):
             service = stack.serve(
                 variant, _servers.ServeOptions(threads=options.threads, ready_path="/hello")
             )

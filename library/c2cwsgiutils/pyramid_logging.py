@@ -5,7 +5,8 @@ Both handlers serialise a record the same way: the fixed fields of the reference
 syslog severity, ``logger_name``, ``source_facility``, ``file``, ``line``, ``function``, ``pid``,
 ``thread_name``, ``process_name``, ``level_name``), then, when a Pyramid request is being handled
 in the current context, ``client_addr``, ``method``, ``matched_route``, ``path``, ``request_id``
-and ``trace_id``, then every ``extra=`` attribute of the record.
+and ``trace_id``, then every ``extra=`` attribute of the record. An extra named like a fixed field
+is written as ``extra_<name>``: it never replaces one.
 
 The request comes from a context variable set by the request tracking tween, never from a
 threadlocal, and the fields that cannot change during a request are computed once per request.
@@ -63,6 +64,7 @@ _PROTECTED_FIELDS = frozenset(
         "pid",
         "thread_name",
         "process_name",
+        "level_name",
     }
 )
 _SYSLOG_SEVERITY = {
@@ -93,6 +95,19 @@ _TRACEBACK_FORMATTER = logging.Formatter()
 # JSON name) of each extra attribute, see _extras. Bounded.
 _EXTRAS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
 _EXTRAS_MAX = 4096
+# The shape and extras of the last record that had extras: most records with extras come from the
+# same few calls, and comparing two shapes costs less than hashing one. Replaced as a whole.
+_last_extras: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] = ((), ())
+_LogRecord = logging.LogRecord
+# The fields of a record that only depend on where and by whom it was logged: its level, logger,
+# code position, process and thread (the key, read from the record with _SITE_KEY). They are
+# serialised once per key, as the members from "level" to "level_name" (see _site_fragment). Bounded.
+_SITE_KEY = operator.itemgetter(
+    "levelno", "name", "pathname", "lineno", "funcName", "process", "threadName", "processName", "levelname"
+)
+_SITES: dict[tuple[Any, ...], orjson.Fragment] = {}
+_SITES_MAX = 2048
+_SITE_PREFIX = b'{"level":'
 # Bound methods, looked up once: the context variables are never replaced.
 _get_current_request = _context.current_request.get
 _get_current_trace = _context.current_trace.get
@@ -309,6 +324,41 @@ def _extras(shape: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return extras
 
 
+def _site_fragment(key: tuple[Any, ...]) -> orjson.Fragment:
+    """The members from ``"level"`` to ``"level_name"`` of a record whose ``_SITE_KEY`` is ``key``.
+
+    Returns the value of ``"level"`` followed by the other members, as JSON: written as the value
+    of the ``"level"`` member, it gives the members in their order, as if each had its own key.
+    """
+    levelno, name, pathname, lineno, function, process, thread_name, process_name, level_name = key
+    members = {
+        "level": _SYSLOG_SEVERITY.get(levelno) or _custom_severity(levelno),
+        "logger_name": name,
+        "source_facility": name,
+        "file": pathname,
+        "line": lineno,
+        "function": function,
+        "pid": process,
+        "thread_name": thread_name,
+        "process_name": process_name,
+        "level_name": level_name,
+    }
+    try:
+        text = orjson.dumps(members, _default, _OPTIONS_FAST)
+    except Exception:
+        text = _dumps(members, _OPTIONS)
+    return orjson.Fragment(text[len(_SITE_PREFIX) : -1])
+
+
+def _site(key: tuple[Any, ...]) -> orjson.Fragment:
+    """:func:`_site_fragment`, cached in ``_SITES``."""
+    fragment = _site_fragment(key)
+    if len(_SITES) >= _SITES_MAX:
+        _SITES.clear()
+    _SITES[key] = fragment
+    return fragment
+
+
 def _add_context(data: dict[str, Any], request: Any, trace: tuple[str, str, str] | None) -> None:
     if request is not None:
         data.update(_request_fields(request))
@@ -319,11 +369,21 @@ def _add_context(data: dict[str, Any], request: Any, trace: tuple[str, str, str]
         data["trace_id"] = trace[0]
 
 
-def _fields(record: logging.LogRecord) -> dict[str, Any]:  # noqa: C901  # hot path: a call is 1 % of a record
+def _fields(record: logging.LogRecord) -> dict[str, Any]:  # noqa: C901, PLR0912, PLR0915  # hot path in one piece
     # Read from the record's __dict__: a dictionary lookup is cheaper than an attribute lookup.
     attributes = vars(record)
     try:
-        message = record.getMessage()
+        if type(record) is _LogRecord:
+            # LogRecord.getMessage, without the call (a tenth of the handler's cost); a subclass
+            # may format differently (a record factory for str.format messages): its own method.
+            message = attributes["msg"]
+            if type(message) is not str:
+                message = str(message)
+            args = attributes["args"]
+            if args:
+                message %= args
+        else:
+            message = record.getMessage()
     except Exception:
         message = f"{_safe_text(record.msg)} (cannot be formatted with {_safe_text(record.args)})"
     # No extras when the record has exactly the attributes of a new record: it has those read
@@ -338,28 +398,30 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:  # noqa: C901  # hot p
         else:
             extras = ()
     if extras is None:
+        global _last_extras  # noqa: PLW0603  # a cache: the shape and extras of the last record with extras
         shape = tuple(attributes)
-        try:
-            extras = _EXTRAS[shape]
-        except KeyError:
-            extras = _extras(shape)
-    name = attributes["name"]
-    levelno = attributes["levelno"]
+        last_shape, extras = _last_extras
+        if shape != last_shape:
+            try:
+                extras = _EXTRAS[shape]
+            except KeyError:
+                extras = _extras(shape)
+            _last_extras = (shape, extras)
+    # A call is ~1 % of the cost of a record: the steps are inline.
+    site_key = _SITE_KEY(attributes)
+    try:
+        site = _SITES[site_key]
+    except KeyError:
+        site = _site(site_key)
+    except TypeError:  # a hand-made record with an unhashable value: not cached
+        site = _site_fragment(site_key)
     data: dict[str, Any] = {
         "host": _host or _get_host(),
         # Redacted below with the text extras when there are extras.
         "msg": message if extras else redact(message),
         "timestamp": attributes["created"],
-        "level": _SYSLOG_SEVERITY.get(levelno) or _custom_severity(levelno),
-        "logger_name": name,
-        "source_facility": name,
-        "file": attributes["pathname"],
-        "line": attributes["lineno"],
-        "function": attributes["funcName"],
-        "pid": attributes["process"],
-        "thread_name": attributes["threadName"],
-        "process_name": attributes["processName"],
-        "level_name": attributes["levelname"],
+        # The members from "level" to "level_name", already serialised.
+        "level": site,
     }
     if attributes["exc_info"] or attributes["exc_text"] or attributes["stack_info"]:
         data["full_message"] = _full_message(record, redact(message))
@@ -432,6 +494,11 @@ def serialize(record: logging.LogRecord, *, newline: bool = False) -> bytes:
     Returns:
         The JSON document.
     """
+    return _serialize(record, newline)
+
+
+def _serialize(record: logging.LogRecord, newline: bool) -> bytes:  # hot path: positional
+    """:func:`serialize`, with ``newline`` passed by position (a cheaper call)."""
     try:
         data = _fields(record)
     except Exception:
@@ -543,7 +610,7 @@ class JsonLogHandler(logging.StreamHandler):  # type: ignore[type-arg]  # IO[str
     def emit(self, record: logging.LogRecord) -> None:
         """Write the JSON line of ``record`` (or add it to the batch); errors go to ``handleError``."""
         try:
-            line = serialize(record, newline=True).decode()
+            line = _serialize(record, True).decode()  # positional: a cheaper call
             writer = self._writer
             if writer is None:
                 self._write(line)

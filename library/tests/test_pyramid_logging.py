@@ -510,3 +510,118 @@ def test_handler_filters_still_apply():
     assert not handler.handle(logging.makeLogRecord({"msg": "drop"}))
     assert handler.handle(logging.makeLogRecord({"msg": "keep"}))
     assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == ["keep"]
+
+
+def test_extra_named_level_name_keeps_the_level_name(json_log):
+    """``level_name`` is a fixed field too: an extra of that name is written as ``extra_level_name``."""
+    logger, lines, _ = json_log
+    logger.warning("x", extra={"level_name": "custom"})
+    (line,) = lines()
+    assert line["level_name"] == "WARNING"
+    assert line["extra_level_name"] == "custom"
+
+
+def test_each_thread_writes_its_own_name(json_log):
+    """The same logging call from threads of different names, or from a renamed thread, gives each name."""
+    logger, lines, _ = json_log
+
+    def log() -> None:
+        logger.info("from a thread")
+
+    for name in ("worker-1", "worker-2"):
+        thread = threading.Thread(target=log, name=name)
+        thread.start()
+        thread.join()
+    current = threading.current_thread()
+    original = current.name
+    try:
+        log()
+        current.name = "renamed"
+        log()
+    finally:
+        current.name = original
+    assert [line["thread_name"] for line in lines()] == ["worker-1", "worker-2", original, "renamed"]
+
+
+def test_records_of_two_shapes_in_turn_keep_their_own_extras(json_log):
+    """Records with different extras, logged in turn, each give their own extras and no other."""
+    logger, lines, _ = json_log
+    for index in range(3):
+        logger.info("a", extra={"first": index})
+        logger.info("b", extra={"second": index, "third": "t"})
+        logger.info("c")
+    extras = [{key: value for key, value in line.items() if key not in _FIXED} for line in lines()]
+    assert extras == [
+        shape for index in range(3) for shape in ({"first": index}, {"second": index, "third": "t"}, {})
+    ]
+
+
+_FIXED = set(pyramid_logging._PROTECTED_FIELDS) | {"level_name"}
+_site_texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+
+
+@given(
+    name=_site_texts,
+    pathname=_site_texts,
+    function=_site_texts | st.none(),
+    lineno=st.integers(min_value=0, max_value=2**31),
+    level=st.sampled_from([logging.DEBUG, logging.INFO, 25, logging.ERROR]),
+    level_name=_site_texts,
+    thread_name=_site_texts,
+)
+def test_fields_of_the_call_site_are_the_record_s(
+    name, pathname, function, lineno, level, level_name, thread_name
+):
+    """Logger, file, line, function, level and thread are those of each record, cached or not."""
+    record = logging.makeLogRecord(
+        {
+            "name": name,
+            "pathname": pathname,
+            "funcName": function,
+            "lineno": lineno,
+            "levelno": level,
+            "levelname": level_name,
+            "threadName": thread_name,
+        }
+    )
+    first, second = json.loads(serialize(record)), json.loads(serialize(record))
+    assert first["timestamp"] == second["timestamp"]
+    assert first == second
+    assert (first["logger_name"], first["source_facility"], first["file"]) == (name, name, pathname)
+    assert (first["function"], first["line"], first["level_name"]) == (function, lineno, level_name)
+    assert first["thread_name"] == thread_name
+    assert first["level"] == {logging.DEBUG: 7, logging.INFO: 6, 25: 6, logging.ERROR: 3}[level]
+
+
+def test_call_site_fields_with_lone_surrogates_or_unhashable_values():
+    """A file name with a lone surrogate is written escaped; a list as function is written as a list."""
+    record = logging.makeLogRecord({"msg": "x", "pathname": "/app/\udcff.py", "funcName": ["a", "b"]})
+    line = json.loads(serialize(record))
+    assert line["file"] == "/app/\\udcff.py"
+    assert line["function"] == ["a", "b"]
+    assert line["msg"] == "x"
+
+
+def test_call_site_cache_is_bounded():
+    """Records from more call sites than the cache holds each give their own line number."""
+    count = pyramid_logging._SITES_MAX + 10
+    lines = [
+        json.loads(serialize(logging.makeLogRecord({"msg": "x", "lineno": n})))["line"] for n in range(count)
+    ]
+    assert lines == list(range(count))
+    assert len(pyramid_logging._SITES) <= pyramid_logging._SITES_MAX
+
+
+def test_record_class_with_its_own_message_formatting():
+    """A LogRecord subclass (a record factory for ``str.format`` messages) formats its own message."""
+
+    class BraceRecord(logging.LogRecord):
+        def getMessage(self) -> str:  # noqa: N802  # logging's name
+            return str(self.msg).format(*self.args)
+
+    record = BraceRecord("braces", logging.INFO, __file__, 1, "hello {}", ("world",), None)
+    assert json.loads(serialize(record))["msg"] == "hello world"
+    plain = logging.LogRecord("plain", logging.INFO, __file__, 1, "%s and %d", ("one", 2), None)
+    assert json.loads(serialize(plain))["msg"] == "one and 2"
+    not_text = logging.LogRecord("plain", logging.INFO, __file__, 1, ValueError("boom"), (), None)
+    assert json.loads(serialize(not_text))["msg"] == "boom"
