@@ -102,6 +102,8 @@ _LogRecord = logging.LogRecord
 # The fields of a record that only depend on where and by whom it was logged: its level, logger,
 # code position, process and thread (the key, read from the record with _SITE_KEY). They are
 # serialised once per key, as the members from "level" to "level_name" (see _site_fragment). Bounded.
+# Keys compare by value, as dictionary keys do: a hand-made record whose line is 1.0 (or True) may be
+# written with the entry of an equal key, as line 1. Real records have int levels, lines and pids.
 _SITE_KEY = operator.itemgetter(
     "levelno", "name", "pathname", "lineno", "funcName", "process", "threadName", "processName", "levelname"
 )
