@@ -151,6 +151,13 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(msg)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of all the threads of a process so far (``/proc/<pid>/stat``)."""
+    # The fields after the command name, which is in parentheses and may hold spaces.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def voluntary_switches(pid: int) -> int:
     """Voluntary context switches of all the threads of a process so far (``/proc/<pid>/task``)."""
     total = 0

@@ -19,6 +19,13 @@ Usage::
 
 Prints the median records/s [min-max] per case and handler and the ratio c2c / pjl. With
 ``--profile plain|extra|exc_info``, profiles the c2c handler on that case with cProfile instead.
+
+With ``--instructions``, counts instead the CPU instructions per record of each case (c2c, pjl,
+and a ``NullHandler`` for the cost of ``logger.info`` itself), which the load of a shared machine
+does not change: each handler logs 1 000 then 6 000 records under ``valgrind --tool=callgrind``
+(hash seed 0), and the difference is divided by 5 000 (~3 min)::
+
+    .venv/bin/python bench/json_log.py --instructions [--case extra]
 """
 
 from __future__ import annotations
@@ -26,9 +33,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import logging
+import os
 import pstats
+import re
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -147,13 +157,59 @@ def run(records: int, rounds: int, names: Sequence[str]) -> dict[tuple[str, str]
     return results
 
 
+_COUNTED_RECORDS = (1_000, 6_000)
+
+
+def _log_only(name: str, case: str, records: int) -> None:
+    """Log ``records`` records of ``case`` through handler ``name`` (``null``: a NullHandler)."""
+    handler = logging.NullHandler() if name == "null" else _handlers()[name]()
+    logger = _logger(handler)
+    CASES[case](logger, 300)
+    CASES[case](logger, records)
+
+
+def _instructions(name: str, case: str) -> float:
+    """CPU instructions per record of ``case`` through handler ``name``, counted by callgrind."""
+    counts = []
+    for records in _COUNTED_RECORDS:
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+        command += [__file__, "--log-only", name, "--case", case, "--records", str(records)]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        match = re.search(r"Collected : (\d+)", result.stderr)
+        if match is None:
+            msg = f"no instruction count in the output of {' '.join(command)}: {result.stderr[-500:]}"
+            raise RuntimeError(msg)
+        counts.append(int(match.group(1)))
+    return (counts[1] - counts[0]) / (_COUNTED_RECORDS[1] - _COUNTED_RECORDS[0])
+
+
+def _print_instructions(cases: Sequence[str]) -> None:
+    names = ("null", "c2c", "pjl")
+    print("CPU instructions per record (callgrind; null: logger.info with a NullHandler):")
+    print(f"{'case':<9} " + " ".join(f"{name:>9}" for name in names) + "  c2c alone  pjl alone  pjl/c2c")
+    for case in cases:
+        null, c2c, pjl = (_instructions(name, case) for name in names)
+        cells = " ".join(f"{value:9.0f}" for value in (null, c2c, pjl))
+        print(f"{case:<9} {cells}  {c2c - null:9.0f}  {pjl - null:9.0f}  {pjl / c2c:6.2f}x", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the measurements and print the table; return 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--records", type=int, default=20_000, help="records per run (default 20000)")
     parser.add_argument("--rounds", type=int, default=5, help="A/B rounds (default 5)")
     parser.add_argument("--profile", choices=sorted(CASES), help="profile the c2c handler on a case")
+    parser.add_argument("--instructions", action="store_true", help="count instructions per record")
+    parser.add_argument("--case", choices=sorted(CASES), help="only this case (--instructions)")
+    parser.add_argument("--log-only", choices=("null", "c2c", "pjl"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.log_only:
+        _log_only(args.log_only, args.case, args.records)
+        return 0
+    if args.instructions:
+        _print_instructions([args.case] if args.case else list(CASES))
+        return 0
     if args.profile:
         _profile(args.profile, args.records)
         return 0

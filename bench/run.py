@@ -74,6 +74,7 @@ class Run:
     requests_per_second: float
     p50_ms: float
     p99_ms: float
+    requests: int = 0
 
 
 def _duration_ms(text: str) -> float:
@@ -90,12 +91,15 @@ def parse_wrk(output: str) -> Run:
         msg = f"wrk saw failed requests:\n{output}"
         raise RuntimeError(msg)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    requests = re.search(r"^\s+(\d+) requests in ", output, re.MULTILINE)
     p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)
     p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
-    if rps is None or p50 is None or p99 is None:
+    if rps is None or p50 is None or p99 is None or requests is None:
         msg = f"Cannot parse the output of wrk:\n{output}"
         raise RuntimeError(msg)
-    return Run(float(rps.group(1)), _duration_ms(p50.group(1)), _duration_ms(p99.group(1)))
+    return Run(
+        float(rps.group(1)), _duration_ms(p50.group(1)), _duration_ms(p99.group(1)), int(requests.group(1))
+    )
 
 
 def wrk(url: str, duration: int, connections: int) -> Run:
@@ -228,7 +232,7 @@ class Options:
 def _wrk_rows() -> dict[tuple[str, str], Row]:
     rows = {}
     for scenario in SCENARIOS:
-        for label, digits in (("req/s", 0), ("p50 ms", 2), ("p99 ms", 2)):
+        for label, digits in (("req/s", 0), ("p50 ms", 2), ("p99 ms", 2), ("worker CPU us/req", 0)):
             key = (scenario.name, label)
             rows[key] = Row(
                 f"{scenario.name} {label}", f"{scenario.name} {label}", digits, _WRK_TARGETS.get(key)
@@ -250,11 +254,15 @@ def _load(stack: _servers.Stack, options: Options, rows: dict[str, Row]) -> list
         for scenario in SCENARIOS:
             for variant in _servers.round_order(round_number):
                 service = services[variant]
+                workers = service.worker_pids()
+                cpu_before = sum(_servers.cpu_seconds(pid) for pid in workers)
                 run = wrk(service.base_url + scenario.path, options.duration, options.connections)
+                cpu = sum(_servers.cpu_seconds(pid) for pid in workers) - cpu_before
                 for label, value in (
                     ("req/s", run.requests_per_second),
                     ("p50 ms", run.p50_ms),
                     ("p99 ms", run.p99_ms),
+                    ("worker CPU us/req", cpu / max(run.requests, 1) * 1e6),
                 ):
                     getattr(wrk_rows[scenario.name, label], variant).append(value)
                 print(
