@@ -7,7 +7,8 @@ import logging
 import os
 import resource
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypedDict
 
 from c2cwsgiutils import _metrics
@@ -245,6 +246,65 @@ def _memory_parallel(pids: list[str], field: str) -> list[tuple[str, float | Non
     return result
 
 
+_Memory = list[tuple[str, float | None, str]]
+
+
+class _MemorySampler:
+    """Reads the memory of the processes every ``interval`` seconds in a daemon thread.
+
+    The first read after a quiet period (or in a new process) is made by the caller; then the
+    thread keeps the values fresh while they are asked for, and ends after ``_IDLE_INTERVALS``
+    intervals without a caller (a process that is never scraped keeps no thread reading smaps).
+    """
+
+    _IDLE_INTERVALS = 12
+
+    def __init__(self, read: Callable[[], _Memory], interval: float) -> None:
+        self._read = read
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._values: _Memory = []
+        self._last_use = 0.0
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def values(self) -> _Memory:
+        """The last values, read now when no thread of this process keeps them fresh."""
+        with self._lock:
+            self._last_use = time.monotonic()
+            if self._thread is not None and self._pid == os.getpid():
+                return self._values
+        values = self._read()
+        with self._lock:
+            self._values = values
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="c2c-prometheus-memory", daemon=True)
+                self._thread.start()
+        return values
+
+    def _idle(self) -> bool:
+        """Whether nobody asked for the values lately; then the thread ends (under the lock)."""
+        with self._lock:
+            if time.monotonic() - self._last_use < self.interval * self._IDLE_INTERVALS:
+                return False
+            self._thread = None
+            return True
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            if self._pid != os.getpid() or self._idle():
+                return
+            try:
+                values = self._read()
+            except Exception:  # the last values stay; the next interval tries again
+                _LOG.warning("Could not read the memory of the processes", exc_info=True)
+                continue
+            with self._lock:
+                self._values = values
+
+
 class MemoryMapCollector:
     """Gauge ``<prefix>process_smap_<type>_bytes{pid, name}``: the memory of the server's processes.
 
@@ -252,25 +312,39 @@ class MemoryMapCollector:
     descendants (the workers): in a container, what runs there; on a shared host, not every
     process of the machine (reading the memory maps of hundreds of processes made a scrape slow).
     Processes that cannot be read (another user's, a process that just ended) are skipped.
+
+    With an ``interval``, a thread reads the memory every ``interval`` seconds while the metric is
+    scraped, and a scrape serves the last values (at most ``interval`` seconds old) instead of
+    waiting for the kernel to walk the page tables of every process.
     """
 
-    def __init__(self, memory_type: str = "pss", pids: list[str] | None = None) -> None:
-        """Report ``memory_type`` (``pss``, ``rss``, ``uss``, ``swap``...) of ``pids`` (default: the tree)."""
+    def __init__(self, memory_type: str = "pss", pids: list[str] | None = None, interval: float = 0) -> None:
+        """Report ``memory_type`` (``pss``, ``rss``, ``uss``, ``swap``...) of ``pids`` (default: the tree).
+
+        Args:
+            memory_type: the field of smaps (``uss``: the private pages).
+            pids: the processes to read (default: this process and its descendants).
+            interval: seconds between two reads in a thread (0: read at each collect).
+        """
         self.memory_type = memory_type
         self.pids = pids
+        self._sampler = _MemorySampler(self._read, interval) if interval > 0 else None
+
+    def _read(self) -> _Memory:
+        pids = self.pids if self.pids is not None else _process_tree(os.getpid())
+        return _memory_parallel(pids, self.memory_type.capitalize())
 
     def collect(self) -> Iterator[Any]:
-        """Read the smaps of the processes."""
+        """Read the smaps of the processes (or serve the values of the last sample)."""
         from prometheus_client.core import GaugeMetricFamily
 
-        field = self.memory_type.capitalize()
         gauge = GaugeMetricFamily(
             _metrics.settings().prefix + f"process_smap_{self.memory_type}_bytes",
-            f"{field} memory of the processes, from /proc/<pid>/smaps",
+            f"{self.memory_type.capitalize()} memory of the processes, from /proc/<pid>/smaps",
             labels=("pid", "name"),
         )
-        pids = self.pids if self.pids is not None else _process_tree(os.getpid())
-        for pid, value, name in _memory_parallel(pids, field):
+        values = self._read() if self._sampler is None else self._sampler.values()
+        for pid, value, name in values:
             if value is not None:
                 gauge.add_metric([pid, name], value)
         yield gauge

@@ -23,7 +23,8 @@ Settings (environment only, read once, on first use): ``C2C_PROMETHEUS_PORT``,
 ``C2C_PROMETHEUS_PREFIX`` (``c2cwsgiutils_``), ``C2C_PROMETHEUS_PACKAGES``,
 ``C2C_PROMETHEUS_APPLICATION_PACKAGE``, ``C2C_PROMETHEUS_MAX_LABEL_VALUES`` (200),
 ``C2C_PROMETHEUS_WORKER_INTERVAL`` (seconds between two samples of a worker's process metrics,
-default 5), ``C2C_PROMETHEUS_BROADCAST_TIMEOUT`` (seconds, default 10).
+and of the processes' memory by the master, default 5), ``C2C_PROMETHEUS_BROADCAST_TIMEOUT``
+(seconds, default 10).
 
 .. versionadded:: 6.0
 .. versionchanged:: 6.2
@@ -87,7 +88,8 @@ class PrometheusSettings:
         5.0,
         env="C2C_PROMETHEUS_WORKER_INTERVAL",
         convert=float,
-        doc="Seconds between two samples of a gunicorn worker's process and GC metrics.",
+        doc="Seconds between two samples of a gunicorn worker's process and GC metrics, and of the "
+        "processes' memory (process_smap_pss_bytes) by the master.",
     )
     broadcast_timeout: float = _settings.knob(
         10.0,
@@ -146,7 +148,7 @@ def start(registry: Any = None) -> None:
     with _LOCK:
         if registry is None:
             registry = CollectorRegistry()
-        registry.register(MemoryMapCollector())
+        registry.register(MemoryMapCollector(interval=conf.worker_interval))
         PlatformCollector(registry=registry)
         registry.register(MultiProcessCustomCollector(conf.broadcast_timeout))
         if conf.multiproc_dir:

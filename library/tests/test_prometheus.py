@@ -5,7 +5,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -125,6 +127,88 @@ def test_memory_map_collector_sums_the_fields_of_smaps_and_smaps_rollup(tmp_path
             ({"pid": "1", "name": "one"}, first * 1024),
             ({"pid": "2", "name": "two"}, second * 1024),
         ]
+
+
+@pytest.fixture
+def allocating_child() -> Iterator[subprocess.Popen[str]]:
+    """A Python process that holds 64 MiB more (touched) after each line it reads."""
+    code = "import sys\nheld = []\nfor _ in sys.stdin:\n    held.append(bytearray(64 << 20))\n"
+    code += "    print(flush=True)\n"
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        try:
+            yield child
+        finally:
+            child.kill()
+
+
+def _grow(child: subprocess.Popen[str]) -> None:
+    assert child.stdin is not None
+    assert child.stdout is not None
+    child.stdin.write("\n")
+    child.stdin.flush()
+    child.stdout.readline()
+
+
+def _pss(collector: prometheus.MemoryMapCollector) -> float:
+    (family,) = list(collector.collect())
+    (sample,) = family.samples
+    return float(sample.value)
+
+
+def _new_memory_thread(before: set[threading.Thread]) -> threading.Thread:
+    """The thread that reads the memory, started since ``before``."""
+    (thread,) = [t for t in set(threading.enumerate()) - before if t.name == "c2c-prometheus-memory"]
+    return thread
+
+
+def test_memory_map_collector_with_an_interval_serves_the_last_sample(allocating_child):
+    """A scrape gets the values of the last read; a thread reads again every interval while scraped."""
+    _grow(allocating_child)
+    collector = prometheus.MemoryMapCollector(pids=[str(allocating_child.pid)], interval=0.3)
+    threads = set(threading.enumerate())
+    before = _pss(collector)  # the first scrape reads
+    assert before > 64 << 20
+    thread = _new_memory_thread(threads)
+    _grow(allocating_child)
+    assert _pss(collector) == before  # served from the sample
+    deadline = time.monotonic() + 10
+    while _pss(collector) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _pss(collector) > before + (60 << 20)  # the thread read again
+    assert thread.is_alive()
+
+
+def test_memory_map_collector_thread_ends_when_nobody_scrapes(allocating_child):
+    """Without a scrape for 12 intervals the thread ends; the next scrape reads at once and starts it."""
+    collector = prometheus.MemoryMapCollector(pids=[str(allocating_child.pid)], interval=0.02)
+    threads = set(threading.enumerate())
+    before = _pss(collector)
+    thread = _new_memory_thread(threads)
+    thread.join(10)
+    assert not thread.is_alive()
+    _grow(allocating_child)
+    threads = set(threading.enumerate())
+    assert _pss(collector) > before + (60 << 20)  # read now, not the old sample
+    assert _new_memory_thread(threads).is_alive()
+
+
+def test_memory_map_collector_reads_again_in_a_forked_child(tmp_path):
+    """A forked process has no sampling thread: its first scrape reads its own tree."""
+    collector = prometheus.MemoryMapCollector(interval=60)
+    (family,) = list(collector.collect())
+    assert {sample.labels["pid"] for sample in family.samples} >= {str(os.getpid())}
+    result = tmp_path / "pids"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover  # the child reports through the file
+        try:
+            (child_family,) = list(collector.collect())
+            result.write_text(" ".join(sample.labels["pid"] for sample in child_family.samples))
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert result.read_text().split()[0] == str(pid)
 
 
 def test_single_process_collectors(monkeypatch):
