@@ -2,7 +2,7 @@
 
 Usage (from the repository root, or ``make bench``; ``BENCH_ARGS=--quick`` for a smoke run)::
 
-    .venv/bin/python bench/run.py [--quick] [--duration 10] [--rounds 5] [--connections 8] [--no-redis]
+    .venv/bin/python bench/run.py [--quick] [--duration 10] [--rounds 9] [--connections 8] [--no-redis]
 
 Measurements, each on the bare service (A) and on the c2cwsgiutils one (B), alternated A/B, B/A,
 A/B... ``--rounds`` times (median and min-max of the rounds; the ratio c2c/bare is the median of
@@ -22,7 +22,8 @@ that always ran first):
 - metrics scrape time with 4 workers, without and with ~100 worker recycles
   (``prometheus_scrape.py``; c2c only: bare Pyramid has no multiprocess metrics), with gunicorn
   in its own PID namespace (``unshare``, as root), as in a container: the library's memory
-  collector reads the smaps of every process of ``/proc``; once more on the host's ``/proc``.
+  collector reads the smaps of the master and its workers (in a thread of the master every
+  ``C2C_PROMETHEUS_WORKER_INTERVAL`` s, not in the scrape); once more on the host's ``/proc``.
 
 The table ends with one line of ratios against the targets of issue 10.
 """
@@ -337,7 +338,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: short and fewer rounds")
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10, quick 3)")
-    parser.add_argument("--rounds", type=int, help="A/B, B/A rounds per wrk measurement (default 5, quick 1)")
+    parser.add_argument("--rounds", type=int, help="A/B, B/A rounds per wrk measurement (default 9, quick 1)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--threads", type=int, default=8, help="gthread threads of the worker (default 8)")
     parser.add_argument("--no-redis", action="store_true", help="no Redis (no Redis check)")
@@ -346,7 +347,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
     quick = args.quick
     return Options(
         duration=args.duration or (3 if quick else 10),
-        rounds=args.rounds or (1 if quick else 5),
+        rounds=args.rounds or (1 if quick else 9),
         connections=args.connections,
         threads=args.threads,
         with_redis=not args.no_redis,
