@@ -351,7 +351,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
         connections=args.connections,
         threads=args.threads,
         with_redis=not args.no_redis,
-        startup_rounds=2 if quick else 5,
+        startup_rounds=2 if quick else 9,
         log_records=5_000,
         log_rounds=1 if quick else 7,
         scrape_requests=2_000 if quick else 10_000,
