@@ -27,6 +27,8 @@ def _rows(url: str, table: str = "logs", schema: str | None = None) -> list[dict
             log_table = sqlalchemy.Table(
                 table, sqlalchemy.MetaData(), autoload_with=connection, schema=schema
             )
+            if not log_table.columns:  # SQLite: read while the handler's thread creates it
+                raise sqlalchemy.exc.NoSuchTableError(table)
             result = connection.execute(sqlalchemy.select(log_table).order_by(log_table.c.id))
             return [dict(row._mapping) for row in result]
     finally:
