@@ -294,7 +294,7 @@ class _MemorySampler:
     def _run(self) -> None:
         while True:
             time.sleep(self.interval)
-            if self._pid != os.getpid() or self._idle():
+            if self._idle():
                 return
             try:
                 values = self._read()

@@ -350,6 +350,30 @@ def test_start_serves_the_workers_files_and_empties_the_directory(tmp_path, monk
     assert any(f'pid="{os.getpid()}"' in line for line in smap)
 
 
+def _own_pss(text: str) -> float:
+    (line,) = [
+        line
+        for line in text.splitlines()
+        if line.startswith("c2cwsgiutils_process_smap_pss_bytes{") and f'pid="{os.getpid()}"' in line
+    ]
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_start_serves_the_memory_sampled_every_worker_interval(tmp_path, monkeypatch):
+    """The master's scrape serves the memory read by its thread, not read again by each scrape."""
+    port = _free_port()
+    monkeypatch.setenv("C2C_PROMETHEUS_PORT", str(port))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("C2C_PROMETHEUS_WORKER_INTERVAL", "60")
+    prometheus.start()
+    threads = set(threading.enumerate())
+    before = _own_pss(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+    assert _new_memory_thread(threads).is_alive()
+    held = bytearray(64 << 20)  # 64 MiB more, touched
+    assert _own_pss(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text) == before
+    assert len(held) == 64 << 20
+
+
 def test_start_without_port_does_nothing(tmp_path, monkeypatch):
     """Without C2C_PROMETHEUS_PORT, start() neither serves nor touches the directory."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
