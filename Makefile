@@ -54,6 +54,22 @@ unit: venv ## Run the library's tests with branch coverage
 		$(BIN)/coverage run -m pytest -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
 		$(BIN)/coverage combine --quiet >/dev/null 2>&1; $(BIN)/coverage report --format=total | sed 's/^/branch coverage: /;s/$$/ %/'; exit $$status
 
+# The library at the lowest versions it declares (library/constraints-lowest.txt), in its own venv.
+VENV_LOWEST := $(CURDIR)/.venv-lowest
+LOWEST_EXTRAS := standard,psycopg,broadcast,debug,oauth2,sentry,alembic,webserver,tests,test_images
+
+$(VENV_LOWEST)/.installed: library/pyproject.toml library/constraints-lowest.txt
+	test -x $(VENV_LOWEST)/bin/python || $(PYTHON) -m venv $(VENV_LOWEST)
+	$(VENV_LOWEST)/bin/pip install --quiet --upgrade 'pip>=25.1'
+	@echo "Installing the library with the lowest supported dependencies (library/constraints-lowest.txt)"
+	$(VENV_LOWEST)/bin/pip install --quiet --constraint library/constraints-lowest.txt \
+		--editable 'library[$(LOWEST_EXTRAS)]' --group library/pyproject.toml:tests
+	touch $@
+
+.PHONY: unit-lowest
+unit-lowest: $(VENV_LOWEST)/.installed ## Run the library's tests with the lowest supported dependency versions
+	cd library && $(VENV_LOWEST)/bin/python -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
+
 .PHONY: template-test
 template-test: venv ## Bake every variant of the service template (template/) and run each one's make test
 	cd template && $(BIN)/ruff check hooks tests && $(BIN)/ruff format --check hooks tests
@@ -62,7 +78,7 @@ template-test: venv ## Bake every variant of the service template (template/) an
 		$(BIN)/pytest -p no:cacheprovider -q tests $(PYTEST_ARGS)
 
 .PHONY: test
-test: lint unit template-test image-test acceptance ## Run every test layer (lint, types, unit, real-server and container tests)
+test: lint unit unit-lowest template-test image-test acceptance ## Run every test layer (lint, types, unit at the latest and the lowest versions, real-server and container tests)
 
 .PHONY: debian-base
 debian-base: ## Build $(BASE_IMAGE) with debootstrap when it is missing (no registry on the build machines)

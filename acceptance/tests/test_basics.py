@@ -58,8 +58,9 @@ def test_health_check_bad_level(app: Connection) -> None:
     assert error["status"] == 400
 
 
-def test_versions(app: Connection) -> None:
-    versions = app.get_json("c2c/versions.json", cors=False)
+def test_versions(app: Connection, auth: dict[str, str]) -> None:
+    app.get_json("c2c/versions.json", expected_status=403, cors=False)  # needs the secret (6.1)
+    versions = app.get_json("c2c/versions.json", headers=auth, cors=False)
     assert versions["main"]["git_hash"] == "0123456789abcdef0123456789abcdef01234567"
     assert "c2cwsgiutils" in versions["packages"]
     assert "redis" in versions["packages"]
@@ -138,9 +139,9 @@ def test_cors_and_cache_of_a_service(app: Connection) -> None:
     assert credentials.headers["Access-Control-Allow-Credentials"] == "true"
 
 
-def test_library_views_are_not_cached(app: Connection) -> None:
+def test_library_views_are_not_cached(app: Connection, auth: dict[str, str]) -> None:
     for path in ("c2c/health_check", "c2c/versions.json", "c2c/debug/time"):
-        response = app.get_raw(path, cors=False, cache_expected=CacheExpected.NO)
+        response = app.get_raw(path, headers=auth, cors=False, cache_expected=CacheExpected.NO)
         assert response.headers["Pragma"] == "no-cache"
 
 

@@ -50,7 +50,7 @@ def main() -> None:
 c2cwsgiutils demo, served by gunicorn on {host}:{port} (Ctrl-C stops it)
   index page:    {base}/c2c   (log in with the secret in C2C_SECRET, 'demo' by default)
   health check:  {base}/c2c/health_check
-  versions:      {base}/c2c/versions.json
+  versions:      {base}/c2c/versions.json   (after logging in on the index page)
   hello service: {base}/hello
 """,
         flush=True,

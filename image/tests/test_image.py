@@ -35,9 +35,14 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
     return subprocess.run([DOCKER, *args], capture_output=True, text=True, check=check, timeout=timeout)
 
 
-def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+SECRET = "image-test-secret"
+"""The ``C2C_SECRET`` of the test containers (``versions.json`` needs it, as in c2cwsgiutils 6.1)."""
+
+
+def get(url: str, timeout: float = 5, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -104,6 +109,8 @@ def _run(image: str, *options: str, command: tuple[str, ...] = ()) -> Iterator[S
         "GUNICORN_LOG_LEVEL=INFO",
         "--env",
         "C2CWSGIUTILS_LOG_LEVEL=INFO",
+        "--env",
+        f"C2C_SECRET={SECRET}",
         *options,
         image,
         *command,
@@ -149,7 +156,8 @@ def test_health_check_answers(service: Service) -> None:
 
 def test_versions_json_is_served(service: Service) -> None:
     """``c2cwsgiutils-genversion`` ran at build time: versions.json names the commit and the packages."""
-    status, body = get(service.url + "/c2c/versions.json")
+    assert get(service.url + "/c2c/versions.json")[0] == 403
+    status, body = get(service.url + "/c2c/versions.json", headers={"X-API-Key": SECRET})
     assert status == 200
     versions = json.loads(body)
     assert versions["main"]["git_hash"] == "0123456789abcdef0123456789abcdef01234567"
@@ -248,7 +256,7 @@ def test_docker_stop_drains_the_health_check(service_image: str) -> None:
 def test_waitress_alternative(service_image: str) -> None:
     """The documented waitress command serves the same application through the c2c:// loader."""
     for waitress in _run(service_image, command=("pserve", "c2c:///app/production.ini")):
-        status, body = get(waitress.url + "/c2c/versions.json")
+        status, body = get(waitress.url + "/c2c/versions.json", headers={"X-API-Key": SECRET})
         assert status == 200
         assert "waitress" in json.loads(body)["packages"]
 

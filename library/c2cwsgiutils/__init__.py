@@ -200,7 +200,10 @@ def get_logconfig_dict(filename: str, environ: Mapping[str, str] | None = None) 
         environ: the interpolation values (default: ``os.environ``).
 
     Returns:
-        The ``dictConfig`` dictionary (``disable_existing_loggers`` is false).
+        The ``dictConfig`` dictionary (``disable_existing_loggers`` is false). Its
+        ``gunicorn.access`` logger has a filter that masks secrets and adds the request's fields
+        (:mod:`c2cwsgiutils._gunicorn_access`), for the ``gunicorn.conf.py`` files that use
+        gunicorn's own logger.
 
     Raises:
         ValueError: a handler is missing or its arguments cannot be used.
@@ -237,6 +240,8 @@ def get_logconfig_dict(filename: str, environ: Mapping[str, str] | None = None) 
         if style:
             formatter["style"] = style
         result["formatters"][name] = formatter
+    if result["loggers"] or "root" in result:  # else gunicorn keeps its own logging defaults
+        _add_access_filter(result, os.environ if environ is None else environ)
     for logger_name, logger in (("root", result.get("root", {})), *result["loggers"].items()):
         missing = [handler for handler in logger.get("handlers", []) if handler not in result["handlers"]]
         if missing:
@@ -245,6 +250,23 @@ def get_logconfig_dict(filename: str, environ: Mapping[str, str] | None = None) 
                 "which are not listed in [handlers]"
             )
     return result
+
+
+def _add_access_filter(config: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Send gunicorn's access lines through the filter that masks secrets and adds the fields.
+
+    Unless the ini configures ``gunicorn.access`` itself, its records go to the root handlers
+    (JSON with ``LOG_TYPE=json``) instead of gunicorn's plain stdout handler, which the filter
+    could not reach: a ``dictConfig`` that names a logger replaces its handlers.
+    """
+    config["filters"] = {
+        "c2c_gunicorn_access": {
+            "()": "c2cwsgiutils._gunicorn_access.AccessLogFilter",
+            "request_id_header": environ.get("C2C_REQUEST_ID_HEADER", ""),
+        }
+    }
+    access = config["loggers"].setdefault("gunicorn.access", {"handlers": [], "propagate": True})
+    access.setdefault("filters", []).append("c2c_gunicorn_access")
 
 
 def get_paste_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> str:

@@ -21,8 +21,6 @@ __all__ = ["BoundedLabel", "Metrics", "MetricsSettings", "get", "settings", "use
 OTHER = "_other"
 """Label value that replaces the values over the cap of a :class:`BoundedLabel`."""
 
-_UNSET: Any = object()
-
 
 @_settings.frozen_dataclass
 class MetricsSettings:
@@ -102,9 +100,60 @@ def _gauge(
 ) -> Any:
     from prometheus_client import Gauge
 
+    chosen = most_recent_mode() if mode == "livemostrecent" else mode
     return _once(
-        registry, name, lambda: Gauge(name, documentation, labels, registry=registry, multiprocess_mode=mode)
+        registry,
+        name,
+        lambda: Gauge(name, documentation, labels, registry=registry, multiprocess_mode=chosen),
     )
+
+
+_MOST_RECENT: list[Literal["livemostrecent", "livemax"]] = []
+
+
+def most_recent_mode() -> Literal["livemostrecent", "livemax"]:
+    """``livemostrecent``, or ``livemax`` with prometheus-client before 0.18 (warned once per process).
+
+    Called by the gunicorn master too (``prometheus.start``): its forked workers then inherit the
+    answer and do not warn again.
+    """
+    if not _MOST_RECENT:
+        from prometheus_client import Gauge
+
+        try:
+            # With a label, no value (and in multiprocess mode no file) is created.
+            Gauge("c2c_mode_probe", "probe", ("probe",), registry=None, multiprocess_mode="livemostrecent")
+            _MOST_RECENT.append("livemostrecent")
+        except ValueError:
+            # The highest value of the live processes is the closest, and what the reference used.
+            _MOST_RECENT.append("livemax")
+            _warn_once(
+                "mostrecent",
+                "prometheus-client %s has no multiprocess mode 'livemostrecent' (0.18 and later): "
+                "the health_check_failure gauge shows the highest value of the live processes",
+                _version("prometheus-client"),
+            )
+    return _MOST_RECENT[0]
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: object) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        import logging
+
+        logging.getLogger(__name__).warning(message, *args)
+
+
+def _version(distribution: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "?"
 
 
 class Metrics:
@@ -116,13 +165,9 @@ class Metrics:
         http_labels = ("method", "route", "status", "group")
         self.registry = registry
         self.settings = conf
-        # histogram -> (name, documentation), for its series in the process's file (``series``).
-        self._histograms: dict[Any, tuple[str, str]] = {}
 
         def histogram(name: str, documentation: str, labels: tuple[str, ...]) -> Any:
-            created = _histogram(registry, prefix + name, documentation, labels)
-            self._histograms[created] = (prefix + name, documentation)
-            return created
+            return _histogram(registry, prefix + name, documentation, labels)
 
         self.requests_seconds = histogram(
             "requests_seconds",
@@ -159,29 +204,14 @@ class Metrics:
             ("version", "name", "configuration"),
             "liveall",
         )
-        self._histogram_file: Any = _UNSET
         self.hosts = BoundedLabel(conf.max_label_values)
         self.statements = BoundedLabel(conf.max_label_values)
         self.redis_commands = BoundedLabel(conf.max_label_values)
 
     def series(self, histogram: Any, labels: Mapping[str, str]) -> Any:
-        """The series of one of these histograms with ``labels``: an object with ``observe(seconds)``.
-
-        In multiprocess mode, a series of the process's own file (:mod:`._histogram_file`: a third
-        of the cost of prometheus_client's observation, paid on every request); otherwise
-        ``histogram.labels(**labels)``.
-        """
-        file = self._histogram_file
-        if file is _UNSET:
-            from c2cwsgiutils import _histogram_file
-
-            file = self._histogram_file = _histogram_file.for_process()
-        if file is None:
-            return histogram.labels(**labels)
-        from prometheus_client import Histogram
-
-        name, documentation = self._histograms[histogram]
-        return file.series(name, documentation, labels, Histogram.DEFAULT_BUCKETS)
+        """The series of one of these histograms with ``labels``: an object with ``observe(seconds)``."""
+        del self
+        return histogram.labels(**labels)
 
     def version_gauge(self, labels: Iterable[str]) -> Any:
         """Return the gauge ``<prefix>version`` with these label names (created once per registry)."""

@@ -1,11 +1,17 @@
 """gunicorn multiprocess mode: the files of ``PROMETHEUS_MULTIPROC_DIR`` stay few and correct.
 
 - At start, the directory is emptied (the ``*.db`` files of a previous run would be summed in).
-- When a worker dies, its counter, histogram and summary files (the request path's histograms'
-  file of ``_histogram_file`` too) are added into one archive file per type
-  (``counter_archive.db``...) and removed: totals stay monotonic, while the number of files stays
-  bounded however many workers have come and gone. Its gauge files are removed: the gauges of
-  dead workers disappear.
+- When a worker dies, the values of its counter, histogram and summary files are added to an
+  archive kept in the memory of the gunicorn master, and the files are removed: totals stay
+  monotonic, while the number of files stays bounded however many workers have come and gone.
+  Its gauge files are removed: the gauges of dead workers disappear. The files are read with
+  prometheus_client's own multiprocess collector (``MultiProcessCollector.merge``), never parsed
+  here, so its file format is its own business from one release to the next. A restarted
+  master starts from an emptied directory, so an archive in memory loses nothing that a file
+  would have kept.
+- Files of processes that are gone are archived at each scrape too (:func:`archive_dead`): with a
+  ``gunicorn.conf.py`` whose ``child_exit`` hook only calls prometheus_client's
+  ``mark_process_dead`` (the reference README's), the directory stays bounded all the same.
 - The workers' process and GC metrics are written by a sampler thread of each worker into
   ``liveall`` gauges (one series per live worker, with a ``pid`` label), so a scrape reads files
   and never waits for the workers.
@@ -19,24 +25,23 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from c2cwsgiutils import _histogram_file
-
-__all__ = ["ArchivingCollector", "WorkerSampler", "empty_directory", "mark_process_dead"]
+__all__ = ["ArchivingCollector", "WorkerSampler", "archive_dead", "empty_directory", "mark_process_dead"]
 
 _LOG = logging.getLogger("c2cwsgiutils.prometheus")
 _FILES_LOCK = threading.Lock()
 _ADDITIVE_TYPES = ("counter", "histogram", "summary")
-ARCHIVE = "archive"
 
 
 def empty_directory(path: str) -> int:
     """Remove the ``*.db`` files of ``path`` (other files are left alone); return how many."""
     removed = 0
     with _FILES_LOCK:
+        _ARCHIVES.pop(path, None)
         for name in glob.glob(os.path.join(path, "*.db")):
             try:
                 os.remove(name)
@@ -46,55 +51,122 @@ def empty_directory(path: str) -> int:
     return removed
 
 
-def _merge_into(archive_path: str, dead_path: str) -> None:
-    from prometheus_client import mmap_dict
+class _Archive:
+    """Accumulated values of dead processes, by family: ``name -> (type, documentation, samples)``."""
 
-    mmaped_dict: Any = mmap_dict.MmapedDict  # untyped in prometheus_client
-    values = mmaped_dict.read_all_values_from_file(dead_path)
-    archive = mmaped_dict(archive_path)
-    try:
-        for key, value, timestamp, _ in values:
-            current, _ = archive.read_value(key)
-            archive.write_value(key, current + value, timestamp)
-    finally:
-        archive.close()
+    def __init__(self) -> None:
+        self.families: dict[str, tuple[str, str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]] = {}
+
+    def add(self, metrics: Iterable[Any]) -> None:
+        for metric in metrics:
+            if metric.type == "gauge":
+                continue  # the gauges of a dead process disappear with it
+            _, _, samples = self.families.setdefault(metric.name, (metric.type, metric.documentation, {}))
+            for sample in metric.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                samples[key] = samples.get(key, 0.0) + sample.value
+
+
+# The archive of each directory, in the process that scrapes it (the gunicorn master).
+_ARCHIVES: dict[str, _Archive] = {}
+
+
+def _merge(files: list[str]) -> list[Any]:
+    from prometheus_client import multiprocess
+
+    collector: Any = multiprocess.MultiProcessCollector  # untyped in prometheus_client
+    return list(collector.merge(files, accumulate=True))
 
 
 def mark_process_dead(pid: int, path: str) -> None:
     """Archive the additive metrics of the dead process ``pid`` and remove all of its files."""
-    additive = [(kind, f"{kind}_{pid}.db") for kind in _ADDITIVE_TYPES]
-    additive.append(("histogram", _histogram_file.file_name(pid)))  # the request path's histograms
     with _FILES_LOCK:
-        for kind, name in additive:
-            dead = os.path.join(path, name)
-            if not os.path.exists(dead):
-                continue
-            try:
-                _merge_into(os.path.join(path, f"{kind}_{ARCHIVE}.db"), dead)
-            except Exception:
-                _LOG.exception("Could not archive the %s metrics of the process %s", kind, pid)
-                continue  # keep the file: its values are still counted
-            os.remove(dead)
-        for gauge in glob.glob(os.path.join(path, f"gauge_*_{pid}.db")):
-            os.remove(gauge)
+        _mark_process_dead(pid, path)
+
+
+def _mark_process_dead(pid: int, path: str) -> None:
+    additive = [os.path.join(path, f"{kind}_{pid}.db") for kind in _ADDITIVE_TYPES]
+    dead = [name for name in additive if os.path.exists(name)]
+    if dead:
+        try:
+            metrics = _merge(dead)
+        except Exception:
+            _LOG.exception("Could not archive the metrics of the process %s", pid)
+            return  # keep the files: their values are still counted
+        _ARCHIVES.setdefault(path, _Archive()).add(metrics)
+        for name in dead:
+            os.remove(name)
+    for gauge in glob.glob(os.path.join(path, f"gauge_*_{pid}.db")):
+        os.remove(gauge)
+
+
+_PID_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)?_(\d+)(?:_[a-z0-9]+)?\.db$")
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+def archive_dead(path: str) -> int:
+    """Archive the files of every process of ``path`` that no longer exists; return how many processes."""
+    with _FILES_LOCK:
+        pids = {int(match.group(1)) for name in os.listdir(path) if (match := _PID_FILE.search(name))}
+        dead = sorted(pid for pid in pids if pid != os.getpid() and not _is_alive(pid))
+        for pid in dead:
+            _mark_process_dead(pid, path)
+        return len(dead)
+
+
+def _with_archive(live: list[Any], archive: _Archive | None) -> Iterator[Any]:
+    if archive is None or not archive.families:
+        return iter(live)
+    from prometheus_client.metrics_core import Metric
+
+    result = []
+    seen = set()
+    for metric in live:
+        archived = archive.families.get(metric.name)
+        if archived is None or archived[0] != metric.type:
+            result.append(metric)
+            continue
+        seen.add(metric.name)
+        values = dict(archived[2])
+        combined = Metric(metric.name, metric.documentation, metric.type)
+        for sample in metric.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            combined.add_sample(sample.name, sample.labels, sample.value + values.pop(key, 0.0))
+        for (name, labels), value in values.items():
+            combined.add_sample(name, dict(labels), value)
+        result.append(combined)
+    for name, (kind, documentation, values) in archive.families.items():
+        if name in seen or any(metric.name == name for metric in live):
+            continue
+        only_archived = Metric(name, documentation, kind)
+        for (sample_name, labels), value in values.items():
+            only_archived.add_sample(sample_name, dict(labels), value)
+        result.append(only_archived)
+    return iter(result)
 
 
 class ArchivingCollector:
-    """prometheus_client's multiprocess collector, reading the files under the archive lock."""
+    """prometheus_client's multiprocess collector, plus the archive of the dead processes."""
 
     def __init__(self, path: str) -> None:
         """Read the files of ``path``."""
-        from prometheus_client import multiprocess
-
         self._path = path
-        collector_class: Any = multiprocess.MultiProcessCollector  # untyped in prometheus_client
-        self._collector = collector_class(None, path=path)
 
     def collect(self) -> Iterator[Any]:
-        """Merge the files of the live workers and the archives."""
+        """Merge the files of the live workers and the archive."""
+        archive_dead(self._path)
         with _FILES_LOCK:
             files = glob.glob(os.path.join(self._path, "*.db"))
-            return iter(list(self._collector.merge(files, accumulate=True)))
+            return _with_archive(_merge(files), _ARCHIVES.get(self._path))
 
 
 class WorkerSampler:

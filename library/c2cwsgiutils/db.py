@@ -34,6 +34,7 @@ Test hooks: the setting ``dbengine`` (an ``Engine``) replaces both engines;
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -50,6 +51,7 @@ import sqlalchemy.orm
 from c2cwsgiutils import _context, _settings, _zope_join
 from c2cwsgiutils._db_session import C2CSession, compile_patterns, set_engine_name, wants_readwrite
 from c2cwsgiutils._db_session import engine_name as _engine_name
+from c2cwsgiutils._safety import swallow
 
 __all__ = [
     "DbSettings",
@@ -183,11 +185,40 @@ class SessionFactory(sqlalchemy.orm.sessionmaker[C2CSession]):
 
 
 def get_engine(settings: Mapping[str, Any], prefix: str = "sqlalchemy.") -> sqlalchemy.engine.Engine:
-    """Create an engine from the settings that start with ``prefix`` (``url``, ``pool_size``, ...)."""
-    engine = sqlalchemy.engine_from_config(dict(settings), prefix)
+    """Create an engine from the settings that start with ``prefix`` (``url``, ``pool_size``, ...).
+
+    A ``postgresql://`` URL (no driver named) uses the driver that is installed: SQLAlchemy 2.0
+    means psycopg2 by it and 2.1 psycopg 3, while a service has the one its lock file pins.
+    """
+    settings = dict(settings)
+    url = settings.get(prefix + "url")
+    if isinstance(url, str):
+        settings[prefix + "url"] = postgresql_url(url)
+    engine = sqlalchemy.engine_from_config(settings, prefix)
     set_engine_name(engine, prefix.rstrip("."))
     _forget_connections_after_fork(engine)
     return engine
+
+
+_POSTGRESQL_DRIVERS = (("psycopg2", "psycopg2"), ("psycopg", "psycopg"))
+
+
+def postgresql_url(url: str) -> str:
+    """``url`` with the installed PostgreSQL driver when it names none and SQLAlchemy's default is missing.
+
+    Other URLs are returned as they are.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        return url
+    parsed = sqlalchemy.engine.make_url(url)
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError:
+        for driver, module in _POSTGRESQL_DRIVERS:
+            if importlib.util.find_spec(module) is not None:
+                _LOG.info("PostgreSQL through %s: SQLAlchemy's default driver is not installed", driver)
+                return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
+    return url
 
 
 def _forget_connections_after_fork(engine: sqlalchemy.engine.Engine) -> None:
@@ -302,6 +333,13 @@ def _set_application_name(session: Any, transaction: Any, connection: Any) -> No
     request = _context.current_request.get()
     if request is None or connection.dialect.name != "postgresql":
         return
+    try:
+        _execute_set_application_name(connection, request)
+    except Exception:
+        swallow("setting the request id as the SQL application_name")
+
+
+def _execute_set_application_name(connection: Any, request: Any) -> None:
     name = str(request.c2c_request_id).encode()[:_APPLICATION_NAME_MAX].decode(errors="ignore")
     if connection.dialect.driver in _FORMAT_DRIVERS:
         dbapi_connection = connection.connection.dbapi_connection

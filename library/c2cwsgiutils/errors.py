@@ -10,12 +10,29 @@ one of the logs, so an operator can find the details of an error from its answer
 
 Secure by default: in production mode (``DEVELOPMENT`` false) and for requests that are not
 authenticated (see :mod:`c2cwsgiutils.auth`), an unexpected exception answers the generic message
-``Internal Server Error`` (never ``str(exception)``) without a stack trace, and database errors
-answer without the SQL statement, its parameters or the database's message. In development
+``Internal Server Error`` (never ``str(exception)``) without a stack trace. In development
 mode, or with the secret, the message is ``str(exception)`` and a ``stacktrace`` is added.
 Requests whose URL, query string or form body is not valid UTF-8 answer 400, never 500.
 
+Errors caused by the client's data, SQLAlchemy's ``IntegrityError`` and ``DataError`` (also
+when ``pyramid_tm`` raises them at commit), answer 400 with the database's own primary message
+in production too (for example ``duplicate key value violates unique constraint
+"items_name_key"``), which clients show or match: never the SQL statement, its parameters or
+the ``DETAIL`` line (which can show the values stored in other rows). The message is the driver's
+diagnostics ``orig.diag.message_primary`` (psycopg 3 and psycopg2), else the first line of the
+driver's error text, cut at 1000 characters.
+
+Whether the error views are enabled or not, every response with a status of 500 or more (and
+every exception that reaches the server) is logged at WARNING by a tween, with the method, the
+path and the route name (``GET /path returned status code 503 (route: name)``), including the
+5xx responses that views return without raising; except the 500 answered to a client that
+disconnected, logged at INFO only. Raised HTTP errors are also logged by the error view: 401 at
+DEBUG, 500 at ERROR, the others at WARNING.
+
 .. versionadded:: 6.0
+.. versionchanged:: 6.2
+   The database's primary message for integrity and data errors in production; a WARNING for
+   every 5xx response.
 """
 
 from __future__ import annotations
@@ -25,6 +42,7 @@ import re
 import traceback
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -32,9 +50,9 @@ import orjson
 
 from c2cwsgiutils import _settings, auth
 from c2cwsgiutils._redact import redact as _redact
-from c2cwsgiutils._safety import never_raise
+from c2cwsgiutils._safety import never_raise, swallow
 
-__all__ = ["ErrorSettings", "includeme"]
+__all__ = ["ErrorSettings", "includeme", "server_error_tween_factory"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -46,6 +64,11 @@ _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding",
 _METHOD_RE = re.compile(r"[A-Za-z]{1,20}")
 _MAX_STATUS = 599
 _DECODE_MESSAGE = "Bad Request: the URL, query string or form body is not valid UTF-8"
+# A database message can quote the client's value (invalid input syntax for type integer: "...").
+_MAX_DB_MESSAGE = 1000
+# Set in the environ by the answer to a client that went away: its 500 is only worth INFO.
+_DISCONNECTED = "c2cwsgiutils.errors.disconnected"
+# Used when the driver's error has no message at all.
 _DB_MESSAGES = {
     "IntegrityError": "Bad Request: the data conflicts with a database constraint",
     "DataError": "Bad Request: the data is not valid for the database",
@@ -267,9 +290,26 @@ def _other_error_view(exc: Exception, request: Any) -> Any:
     return _error(request, exc, HTTPStatus.INTERNAL_SERVER_ERROR)
 
 
+def _database_message(exc: Exception) -> str | None:
+    """The database's primary message: without the statement, its parameters or the DETAIL line."""
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return None
+    diag = getattr(orig, "diag", None)
+    message = getattr(diag, "message_primary", None) if diag is not None else None
+    if not isinstance(message, str) or not message:
+        # Other drivers: their first line is the message, the DETAIL and the query come after it.
+        message = str(orig).split("\n", 1)[0].partition("[SQL:")[0]
+    message = message.strip()[:_MAX_DB_MESSAGE]
+    return message or None
+
+
 def _database_error_view(exc: Exception, request: Any) -> Any:
-    """SQLAlchemy integrity and data errors are the client's: 400, details only for operators."""
-    return _error(request, exc, 400, _DB_MESSAGES.get(type(exc).__name__))
+    """SQLAlchemy integrity and data errors are the client's: 400 with the database's message."""
+    public = None
+    with never_raise("reading the message of a database error"):
+        public = _database_message(exc)
+    return _error(request, exc, 400, public or _DB_MESSAGES.get(type(exc).__name__))
 
 
 def _request_is_undecodable(request: Any) -> bool:
@@ -294,12 +334,65 @@ def _decode_error_view(exc: UnicodeDecodeError, request: Any) -> Any:
 
 def _disconnected_view(exc: Exception, request: Any) -> Any:
     """The client went away: nobody reads the answer, and it is not worth more than INFO."""
+    request.environ[_DISCONNECTED] = True  # nor a WARNING of the server error tween
     _LOG.info("%s %s: the client disconnected (%s)", request.method, _redact(_safe_url(request)), exc)
     return _answer(request, 500, _reason(500))
 
 
+def _log_server_error(request: Any, status: int, raised: BaseException | None = None) -> None:
+    route = getattr(request, "matched_route", None)
+    _LOG.warning(
+        "%s %s returned status code %s (route: %s)%s",
+        request.method,
+        _redact(_safe_path(request)),
+        status,
+        route.name if route is not None else "-",
+        f", {type(raised).__name__} raised" if raised is not None else "",
+        extra={"status": status},
+    )
+
+
+def server_error_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callable[[Any], Any]:
+    """Log each response of status 500 or more, and each exception that gets through, at WARNING.
+
+    .. versionadded:: 6.2
+    """
+    del registry
+
+    def server_error_tween(request: Any) -> Any:
+        try:
+            response = handler(request)
+        except Exception as error:
+            # No error view answered it: the server will answer 500.
+            try:
+                _log_server_error(request, HTTPStatus.INTERNAL_SERVER_ERROR.value, error)
+            except Exception:  # logged: the exception of the view is the one that matters
+                swallow("logging a server error")
+            raise
+        try:
+            status = response.status_code
+            if status >= HTTPStatus.INTERNAL_SERVER_ERROR and _DISCONNECTED not in request.environ:
+                _log_server_error(request, status)
+        except Exception:  # logged: the response goes out anyway
+            swallow("logging a server error response")
+        return response
+
+    return server_error_tween
+
+
 def includeme(config: Any) -> None:
-    """Install the JSON error views when ``C2C_ENABLE_EXCEPTION_HANDLING`` is true."""
+    """Log the 5xx responses, and install the JSON error views when enabled.
+
+    The views are installed when ``C2C_ENABLE_EXCEPTION_HANDLING`` is true.
+    """
+    from pyramid.tweens import EXCVIEW, INGRESS
+
+    # Over pyramid_tm (when included): it sees the answers to errors raised at commit.
+    config.add_tween(
+        "c2cwsgiutils.errors.server_error_tween_factory",
+        under=("c2cwsgiutils.request_tracking.request_tracking_tween_factory", INGRESS),
+        over=("pyramid_tm.tm_tween_factory", EXCVIEW),
+    )
     if not _settings.get(config.registry, ErrorSettings).enabled:
         return
     from pyramid.httpexceptions import HTTPError, HTTPRedirection, HTTPSuccessful

@@ -49,6 +49,8 @@ from typing import Any
 from gunicorn import glogging
 
 from c2cwsgiutils import _settings, get_config_defaults, get_logconfig_dict, get_paste_config
+from c2cwsgiutils._gunicorn_access import MASKED_ATOMS as _MASKED_ATOMS
+from c2cwsgiutils._gunicorn_access import REDACTED_ATOMS as _REDACTED_ATOMS
 from c2cwsgiutils._redact import MASK, may_hold_secret, redact
 
 __all__ = [
@@ -81,24 +83,6 @@ DEFAULT_WORKERS = 2
 """Worker count when neither ``GUNICORN_WORKERS`` nor a cgroup CPU quota gives one."""
 
 _LOG = logging.getLogger(__name__)
-
-# Access log atoms that may carry a secret in a query string or a cookie.
-_REDACTED_ATOMS = (
-    "r",
-    "U",
-    "q",
-    "f",
-    "{referer}i",
-    "{cookie}i",
-    "{raw_uri}e",
-    "{request_uri}e",
-    "{path_info}e",
-    "{query_string}e",
-    "{http_referer}e",
-    "{http_cookie}e",
-)
-# Access log atoms that are a credential as a whole.
-_MASKED_ATOMS = ("{x-api-key}i", "{http_x_api_key}e", "{authorization}i", "{http_authorization}e")
 
 
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -4,9 +4,19 @@ Levels: 0 is a ping (no check), 1 holds what is vital to the service (the defaul
 balancers), 2 and more are for monitoring. Checks run concurrently, each bounded by a timeout,
 so that one hanging dependency gives a failure instead of a hung probe.
 
-The report keeps the reference shape ``{"successes": {...}, "failures": {...}}`` (each entry
-with ``timing`` and ``level``) and adds a top-level ``status`` (200 or 500). With
-``Accept: application/health+json`` it follows the IETF health check draft instead.
+The report has exactly the reference shape ``{"successes": {...}, "failures": {...}}``: each
+entry has ``timing`` and ``level``, a success has ``result`` when its check returned something,
+a failure has ``message`` and, optionally, ``result`` (:class:`JsonCheckException`) and
+``stacktrace`` (authenticated requests or development mode). There is no other top-level key
+(clients and test suites compare whole reports); the HTTP status carries the outcome: 200, or
+500 when a check failed. ``max_level=0`` is a ping: ``{"successes": {}, "failures": {}}``.
+
+With ``Accept: application/health+json`` the report follows the IETF health check draft instead
+(``status`` ``pass`` or ``fail``, ``checks``, ``releaseId``), with the same HTTP status.
+
+.. versionchanged:: 6.2
+   The legacy report no longer has a top-level ``status`` (it was an addition of this
+   implementation, absent from the reference).
 """
 
 from __future__ import annotations
@@ -313,7 +323,7 @@ class HealthCheck:
     def _run(self, request: Any, max_level: int, only: frozenset[str] | None) -> dict[str, Any]:
         if _DRAINING.is_set() and max_level > 0:
             failure = {"message": "the process is shutting down", "timing": 0.0, "level": 1}
-            return {"status": 500, "successes": {}, "failures": {"draining": failure}}
+            return {"successes": {}, "failures": {"draining": failure}}
         selected = [
             check
             for check in self._checks
@@ -345,8 +355,7 @@ class HealthCheck:
                 failures[check.name] = error.entry(check.level, with_details)
                 _LOG.warning("Health check %s failed", check.name, exc_info=error.__cause__)
         _record_results(successes, failures)
-        status = 500 if failures else 200
-        return {"status": status, "successes": successes, "failures": failures}
+        return {"successes": successes, "failures": failures}
 
     def _view(self, request: Any) -> Any:
         from pyramid.httpexceptions import HTTPBadRequest
@@ -359,7 +368,8 @@ class HealthCheck:
         checks = request.params.get("checks", "")
         only = frozenset(name.strip() for name in checks.split(",") if name.strip()) or None
         report = self._run(request, max_level, only)
-        request.response.status_code = report["status"]
+        # The outcome is the HTTP status only: the legacy report has no top-level key for it.
+        request.response.status_code = 500 if report["failures"] else 200
         if _wants_health_json(request):
             return _health_json_response(request, report)
         return _json_response(request, report)

@@ -32,12 +32,23 @@ route name                    path
 
 The administration sections (debug, DB maintenance, logging, SQL profiler and
 :data:`additional_auth`) are shown only to authenticated users
-(:func:`c2cwsgiutils.auth.check_access`). The page also holds the login form (secret) or the
-GitHub login link.
+(:func:`c2cwsgiutils.auth.check_access`); so is the "Versions" section, unless versions.json is
+public (``C2C_VERSIONS_PUBLIC``). The page also holds the login form (secret) or the GitHub
+login link.
 
-Extension points, for the application's own tools: :data:`additional_title`,
-:data:`additional_noauth` and :data:`additional_auth` hold **trusted HTML written by the
-application's developers**; it is inserted as is, so never put request or user data in them
+Extension points, for the application's own tools (module-level, as in the reference; assign or
+append to them when the application is configured)::
+
+    from c2cwsgiutils import index
+
+    index.additional_title = "<h2>My service</h2>"
+    index.additional_noauth.append(index.paragraph(index.link("/api/doc", "API documentation")))
+    index.additional_auth.append(index.paragraph(index.link("/api/admin", "Administration")))
+
+:data:`additional_title` then every :data:`additional_auth` snippet (authenticated users only),
+then every :data:`additional_noauth` snippet (everybody) are shown after the library's sections,
+before the authentication section. They hold **trusted HTML written by the application's
+developers**: it is inserted as is (not escaped), so never put request or user data in them
 without building it with the helpers (or :func:`markupsafe.escape`).
 
 Unlike the reference implementation, the page is not registered when the base path is empty.
@@ -72,11 +83,11 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 additional_title: str | None = None
-"""Trusted HTML (developer-provided) shown after the library's sections, to everybody."""
+"""Trusted HTML (developer-provided, inserted unescaped) shown after the library's sections, to everybody."""
 additional_noauth: list[str] = []
-"""Trusted HTML snippets (developer-provided) shown to everybody."""
+"""Trusted HTML snippets (developer-provided, inserted unescaped) shown to everybody."""
 additional_auth: list[str] = []
-"""Trusted HTML snippets (developer-provided) shown to authenticated users only."""
+"""Trusted HTML snippets (developer-provided, inserted unescaped) shown to authenticated users only."""
 
 # The page holds no script; it must not be framed (login form) nor leak its URL.
 _HEADERS = {
@@ -123,8 +134,13 @@ def _health_check(page: _Page) -> list[Markup]:
     ]
 
 
-def _versions(page: _Page) -> list[Markup]:
+def _versions(page: _Page, authenticated: bool) -> list[Markup]:
+    from c2cwsgiutils import version
+
     if not page.has("c2c_versions"):
+        return []
+    # Shown only when its link answers: versions.json needs the secret unless it is public.
+    if not authenticated and not _settings.get(page.request.registry, version.VersionSettings).public:
         return []
     return [section("Versions", paragraph(link(page.url("c2c_versions"), "Get")))]
 
@@ -249,7 +265,7 @@ def _render(request: Any, auth_type: Any) -> str:
     page = _Page(request)
     # Computed first: in SECRET mode this handles the login/logout posted by the form.
     authenticated = auth.check_access(request)
-    body: list[Markup] = [*_health_check(page), *_versions(page)]
+    body: list[Markup] = [*_health_check(page), *_versions(page, authenticated)]
     if authenticated:
         body += [*_debug(page), *_db_maintenance(page), *_logging(page), *_sql_profiler(page)]
     # The extension points are trusted HTML provided by the application's developers.

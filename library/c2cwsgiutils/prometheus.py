@@ -36,9 +36,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from c2cwsgiutils import _histogram_file, _metrics, _prometheus_multiproc, _settings
+from c2cwsgiutils import _metrics, _prometheus_multiproc, _settings
 from c2cwsgiutils._prometheus_collectors import (
     MULTI_PROCESS_COLLECTOR_BROADCAST_CHANNELS,
     MemoryInfoCollector,
@@ -125,10 +127,27 @@ def build_metric_name(postfix: str) -> str:
     return _metrics.settings().prefix + postfix
 
 
-def _serve(registry: Any, port: int) -> None:
-    from prometheus_client import start_http_server
+class _QuietHandler(WSGIRequestHandler):
+    """A scrape is not worth a line on stderr (wsgiref logs every request there)."""
 
-    _STATE.server = start_http_server(port, registry=registry)
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # wsgiref's signature
+        del format, args
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def _serve(registry: Any, port: int) -> None:
+    # The server is ours, around prometheus_client's documented ``make_wsgi_app``: its
+    # ``start_http_server`` returns the server only from 0.19 on, and the ones before can not be
+    # stopped or told apart from "not started".
+    from prometheus_client import make_wsgi_app
+
+    server = make_server("", port, make_wsgi_app(registry), _ThreadingServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="c2c-prometheus-server", daemon=True)
+    thread.start()
+    _STATE.server = (server, thread)
     _LOG.info("Serving the Prometheus metrics on port %s", port)
 
 
@@ -146,6 +165,7 @@ def start(registry: Any = None) -> None:
     from prometheus_client import CollectorRegistry, PlatformCollector
 
     with _LOCK:
+        _metrics.most_recent_mode()  # decided (and warned about) once, before the workers fork
         if registry is None:
             registry = CollectorRegistry()
         registry.register(MemoryMapCollector(interval=conf.worker_interval))
@@ -155,7 +175,6 @@ def start(registry: Any = None) -> None:
             os.makedirs(conf.multiproc_dir, exist_ok=True)
             removed = _prometheus_multiproc.empty_directory(conf.multiproc_dir)
             _LOG.debug("Removed %s files from %s", removed, conf.multiproc_dir)
-            _histogram_file.format_is_read_back()  # once here, not in each worker
             registry.register(_prometheus_multiproc.ArchivingCollector(conf.multiproc_dir))
         else:
             _LOG.warning("PROMETHEUS_MULTIPROC_DIR is not set: the metrics of the workers are not served")
@@ -172,8 +191,7 @@ def mark_process_dead(pid: int) -> None:
 def cleanup() -> None:
     """Forget what the worker inherited from the master (call in gunicorn's ``post_fork``).
 
-    The master's metrics server is not the worker's; the worker's sampler thread is (re)started;
-    the request path's histograms go to the worker's own file (``_histogram_file``).
+    The master's metrics server is not the worker's; the worker's sampler thread is (re)started.
     The Redis clients and the broadcaster need nothing here: they renew their connections and
     threads in a forked child by themselves (``os.register_at_fork``), keeping the subscriptions
     made before the fork (gunicorn ``--preload``).
@@ -182,8 +200,6 @@ def cleanup() -> None:
         _STATE.server = None
         if _STATE.sampler is not None:
             _STATE.sampler.start()
-    if _conf().multiproc_dir:
-        _histogram_file.use_in_this_process()  # the master reads this worker's files
 
 
 def _start_sampler() -> None:

@@ -40,6 +40,7 @@ from typing import Any
 
 from c2cwsgiutils import _context, _settings
 from c2cwsgiutils._extras import require
+from c2cwsgiutils._safety import swallow
 
 __all__ = [
     "SentrySettings",
@@ -319,9 +320,12 @@ def _reset(timeout: float = 2.0) -> None:
 
         client = sentry_sdk.get_client()
         client.close(timeout=timeout)
-        sentry_sdk.get_global_scope().set_client(None)
-        sentry_sdk.get_isolation_scope().clear()
-        sentry_sdk.get_current_scope().clear()
+        # ``sentry_sdk.Scope``'s class methods: the module-level ``get_*_scope`` functions only
+        # exist from sentry-sdk 2.10 on, and applications pin 2.8.
+        scope = sentry_sdk.Scope
+        scope.get_global_scope().set_client(None)
+        scope.get_isolation_scope().clear()
+        scope.get_current_scope().clear()
         _STATE.initialized = False
         _STATE.options = {}
         _STATE.tags = {}
@@ -330,11 +334,15 @@ def _reset(timeout: float = 2.0) -> None:
 def _tag_request(event: Any) -> None:
     # The Pyramid integration reports a view's exception once it has left the tweens (where the
     # current request is no longer known): the tag goes on the request's own isolation scope.
-    request_id = getattr(event.request, "c2c_request_id", None)
-    if request_id:
-        import sentry_sdk
+    try:
+        request_id = getattr(event.request, "c2c_request_id", None)
+        if request_id:
+            import sentry_sdk
 
-        sentry_sdk.get_isolation_scope().set_tag("request_id", request_id)
+            # ``set_tag`` writes on the isolation scope (sentry-sdk 2.0 and later).
+            sentry_sdk.set_tag("request_id", request_id)
+    except Exception:
+        swallow("tagging the Sentry events with the request id")
 
 
 def includeme(config: Any = None) -> None:

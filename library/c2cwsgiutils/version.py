@@ -6,7 +6,16 @@ it does not exist, no route is registered. Its format is::
 
     {"main": {"git_hash": "<hash>", "git_tag": "<tag, optional>"}, "packages": {"<name>": "<version>"}}
 
+The view lists every installed package with its version (what an attacker looks for), so, as
+in c2cwsgiutils 6.1, it is a protected view: it needs the secret (or, in GitHub mode, a login
+with the repository permission), else it answers 403 (see :func:`c2cwsgiutils.auth.auth_view`).
+``C2C_VERSIONS_PUBLIC=true`` / ``c2c.versions_public = true`` makes it public again, as in 6.0.
+The health checks (the ``version`` check, the ``releaseId`` of ``application/health+json``) and
+:func:`get_version` read the file, not the view: they do not need the secret.
+
 .. versionadded:: 6.0
+.. versionchanged:: 6.1
+   ``versions.json`` needs the secret, unless ``C2C_VERSIONS_PUBLIC`` is true.
 """
 
 from __future__ import annotations
@@ -34,6 +43,13 @@ class VersionSettings:
         env="C2C_VERSIONS_PATH",
         ini="c2c.versions_path",
         doc="Path of the versions.json file written by c2cwsgiutils-genversion.",
+    )
+    public: bool = _settings.knob(
+        False,
+        env="C2C_VERSIONS_PUBLIC",
+        ini="c2c.versions_public",
+        convert=_settings.as_bool,
+        doc="Serve versions.json without the secret (as c2cwsgiutils 6.0 did).",
     )
 
 
@@ -109,7 +125,10 @@ def _set_version_gauge(versions: Mapping[str, Any]) -> None:
 
 
 def includeme(config: Any) -> None:
-    """Read versions.json and, if it exists, serve it on ``{base}/versions.json`` (route ``c2c_versions``)."""
+    """Read versions.json and, if it exists, serve it on ``{base}/versions.json`` (route ``c2c_versions``).
+
+    The view needs the secret unless ``C2C_VERSIONS_PUBLIC`` is true.
+    """
     conf = _settings.get(config.registry, VersionSettings)
     versions = _read(conf.path)
     config.registry[_REGISTRY_KEY] = versions
@@ -127,7 +146,7 @@ def includeme(config: Any) -> None:
     # and the view does not depend on which renderers the application registered.
     from pyramid.response import Response
 
-    from c2cwsgiutils import pretty_json
+    from c2cwsgiutils import auth, pretty_json
 
     json_conf = _settings.get(config.registry, pretty_json.JsonSettings)
     body = pretty_json.fast_dumps(
@@ -135,8 +154,11 @@ def includeme(config: Any) -> None:
     ).encode("utf-8")
     base_path = _settings.get(config.registry, _settings.CoreSettings).base_path
 
+    public = conf.public
+
     def versions_view(request: Any) -> Any:
-        del request
+        if not public:  # the package versions help attackers: protected as in 6.1
+            auth.auth_view(request)
         return Response(body=body, content_type="application/json", charset="utf-8")
 
     config.add_route("c2c_versions", base_path + "/versions.json", request_method="GET")

@@ -49,16 +49,21 @@ def gunicorn(
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
     output = log_path.read_text(encoding="utf-8", errors="replace")
     for traceback in output.split("Traceback (most recent call last)")[1:]:
         assert expected_error is not None, output
         assert expected_error in traceback, output
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn as a container runtime does: SIGTERM, then SIGKILL after 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def each_worker(

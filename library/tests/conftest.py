@@ -18,6 +18,7 @@ _C2C_ENV_PREFIXES = ("C2C_", "C2CWSGIUTILS_", "SENTRY_", "DEVELOPMENT", "LOG_TYP
 def _internal_errors_fail_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Errors swallowed by never_raise in production make the tests fail."""
     monkeypatch.setattr(_safety, "reraise_internal_errors", True)
+    _safety.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,9 @@ import os
 import numpy as np
 import pytest
 import skimage.io
+import skimage.metrics
 from _http_server import serve
+from PIL import Image
 
 from c2cwsgiutils.acceptance.image import check_image, check_image_file, check_screenshot, normalize_image
 
@@ -24,10 +26,29 @@ def _picture(colour=(200, 0, 0)):
     return img
 
 
+def _semi_transparent():
+    """Red at 20 % opacity, transparent black and opaque grey, with their look on white."""
+    rgba = np.zeros((60, 80, 4), dtype=np.uint8)
+    rgba[:, :40] = (200, 0, 0, 51)
+    rgba[10:30, 50:70] = (100, 100, 100, 255)
+    on_white = np.full((60, 80, 3), 255, dtype=np.uint8)
+    on_white[:, :40] = (244, 204, 204)  # 0.2 * colour + 0.8 * 255
+    on_white[10:30, 50:70] = 100
+    return rgba, on_white
+
+
 def test_normalize_image():
-    """Alpha is dropped, grey becomes RGB and floats become uint8."""
-    rgba = np.zeros((4, 5, 4), dtype=np.uint8)
-    assert normalize_image(rgba).shape == (4, 5, 3)
+    """Transparency is composited onto white, grey becomes RGB and floats become uint8."""
+    rgba, on_white = _semi_transparent()
+    assert np.array_equal(normalize_image(rgba), on_white)
+    grey_alpha = np.zeros((4, 5, 2), dtype=np.uint8)
+    grey_alpha[:, :, 0] = 100
+    grey_alpha[:, :2, 1] = 255
+    normalized = normalize_image(grey_alpha)
+    assert normalized.shape == (4, 5, 3)
+    assert normalized[0, 0].tolist() == [100, 100, 100]
+    assert normalized[0, 4].tolist() == [255, 255, 255]
+    assert normalize_image(np.ones((4, 5), dtype=bool)).max() == 255
     grey = np.ones((4, 5), dtype=np.float64)
     normalized = normalize_image(grey)
     assert normalized.dtype == np.uint8
@@ -55,6 +76,83 @@ def test_different_image_fails_with_diff(tmp_path):
     assert diff[50, 70].max() == 0
     assert (results / "pic.actual-masked.png").exists()
     check_image(str(results), _picture((0, 0, 200)), str(expected), level=0.1)
+
+
+def test_diff_is_the_inverted_ssim_map(tmp_path):
+    """The diff image is 255 - 255 * the SSIM map: black where the neighbourhood matches."""
+    expected = tmp_path / "pic.expected.png"
+    skimage.io.imsave(expected, _picture(), check_contrast=False)
+    results = tmp_path / "results"
+    with pytest.raises(AssertionError, match="SSIM"):
+        check_image(str(results), _picture((0, 0, 200)), str(expected))
+    diff = skimage.io.imread(results / "pic.diff.png")
+    _, similarity = skimage.metrics.structural_similarity(
+        _picture(), _picture((0, 0, 200)), channel_axis=2, data_range=255, win_size=7, full=True
+    )
+    assert np.array_equal(diff, np.clip(255 - similarity * 255, 0, 255).astype(np.uint8))
+    assert diff[50, 70].tolist() == [0, 0, 0]  # far from the change
+    assert diff[20, 20, 0] > 128  # red to blue: the red and blue channels changed
+    assert diff[20, 20, 1] == 0  # the green channel did not
+    # Unchanged pixels beside the change are in its SSIM window, unlike in a pixel difference.
+    assert diff[8, 20, 0] > 0
+
+
+def test_diff_of_a_tiny_image_marks_changed_pixels(tmp_path):
+    """An image too small for an SSIM window fails, and its diff is white where pixels changed."""
+    expected = tmp_path / "dot.expected.png"
+    skimage.io.imsave(expected, np.zeros((2, 2, 3), dtype=np.uint8), check_contrast=False)
+    actual = np.zeros((2, 2, 3), dtype=np.uint8)
+    actual[0, 0] = (10, 0, 0)
+    with pytest.raises(AssertionError, match=r"SSIM score 0\.00000 "):
+        check_image(str(tmp_path / "results"), actual, str(expected), level=0.5)
+    diff = skimage.io.imread(tmp_path / "results" / "dot.diff.png")
+    assert diff[0, 0].tolist() == [255, 0, 0]
+    assert diff[1, 1].tolist() == [0, 0, 0]
+
+
+def test_rgba_file_is_composited_onto_white(tmp_path):
+    """A semi-transparent RGBA file matches, at level 1.0, the RGB image it shows on white."""
+    rgba, on_white = _semi_transparent()
+    actual = tmp_path / "actual.png"
+    Image.fromarray(rgba, "RGBA").save(actual)
+    expected = tmp_path / "pic.expected.png"
+    skimage.io.imsave(expected, on_white, check_contrast=False)
+    check_image_file(str(tmp_path / "results"), str(actual), str(expected), level=1.0)
+    # The expected image is composited too.
+    Image.fromarray(rgba, "RGBA").save(expected)
+    skimage.io.imsave(actual, on_white, check_contrast=False)
+    check_image_file(str(tmp_path / "results"), str(actual), str(expected), level=1.0)
+
+
+def test_grey_alpha_and_palette_files_are_read_as_shown(tmp_path):
+    """Grey + alpha and palette (with a transparent entry) files compare as their look on white."""
+    expected = tmp_path / "pic.expected.png"
+    grey = np.full((60, 80), 100, dtype=np.uint8)
+    alpha = np.full((60, 80), 255, dtype=np.uint8)
+    alpha[:, :40] = 0
+    Image.fromarray(np.stack([grey, alpha], axis=-1), "LA").save(expected)
+    on_white = np.full((60, 80, 3), 100, dtype=np.uint8)
+    on_white[:, :40] = 255
+    check_image(str(tmp_path / "results"), on_white, str(expected), level=1.0)
+
+    palette = Image.fromarray(np.where(alpha == 0, 0, 1).astype(np.uint8), "P")
+    palette.putpalette([0, 0, 0, 100, 100, 100])
+    palette.save(expected, transparency=0)
+    check_image(str(tmp_path / "results"), on_white, str(expected), level=1.0)
+
+
+def test_transparent_mask_pixels_do_not_mask(tmp_path):
+    """Only the mask pixels that look black mask: transparent ones show white."""
+    expected = tmp_path / "pic.expected.png"
+    skimage.io.imsave(expected, _picture(), check_contrast=False)
+    mask = np.zeros((60, 80, 4), dtype=np.uint8)  # transparent black
+    mask[5:35, 5:55] = (0, 0, 0, 255)
+    Image.fromarray(mask, "RGBA").save(tmp_path / "pic.mask.png")
+    check_image(str(tmp_path / "results"), _picture((0, 200, 0)), str(expected))
+    changed_outside = _picture()
+    changed_outside[45:55, 60:70] = 0
+    with pytest.raises(AssertionError, match="SSIM"):
+        check_image(str(tmp_path / "results"), changed_outside, str(expected))
 
 
 def test_mask_hides_changing_regions(tmp_path):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -76,13 +78,36 @@ def test_decorator_broadcasts_keyword_calls():
     assert "c2c_decorated_test_broadcast.square" in broadcast.get_broadcaster().get_subscribers()
 
 
-def test_redis_without_secret_stays_local(redis_url):
-    """Redis without any secret cannot sign the messages: the broadcaster stays local, with a warning."""
+def test_redis_without_secret_broadcasts_unsigned_with_one_warning(redis_url):
+    """Redis without a secret: broadcasts go through Redis unsigned, and one warning says how to sign."""
     with testing.capture_logs("c2cwsgiutils.broadcast") as records:
         _include({"c2c.redis_url": redis_url})
+        _include({"c2c.redis_url": redis_url})  # a second application of the same process
+    other_client = redis.Redis.from_url(redis_url, decode_responses=True)
+    other = RedisBroadcaster("broadcast_api_", other_client, other_client)
+    other.subscribe("who", lambda: "other process")
+    broadcast.subscribe("who", lambda: "this process")
+    try:
+        answers = broadcast.broadcast("who", expect_answers=True, timeout=5)
+    finally:
+        other.close()
+        other_client.close()
 
-    assert isinstance(broadcast.get_broadcaster(), local.LocalBroadcaster)
-    assert any("C2C_BROADCAST_SECRET" in r.getMessage() for r in records)
+    assert sorted(answers) == ["other process", "this process"]
+    assert not broadcast.get_broadcaster().signed
+    warnings = [r.getMessage() for r in records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "unsigned" in warnings[0]
+    assert "C2C_BROADCAST_SECRET or C2C_SECRET" in warnings[0]
+
+
+def test_redis_with_secret_does_not_warn(redis_url):
+    """With a secret the messages are signed and nothing is said about unsigned messages."""
+    with testing.capture_logs("c2cwsgiutils.broadcast") as records:
+        _include({"c2c.redis_url": redis_url, "c2c.broadcast_secret": _SECRET})
+
+    assert broadcast.get_broadcaster().signed
+    assert [r.getMessage() for r in records if r.levelname == "WARNING"] == []
 
 
 def test_switch_from_local_keeps_subscriptions(redis_url):
@@ -198,3 +223,100 @@ def test_startup_with_redis_down(redis_factory):
     assert broadcast.broadcast("ping", expect_answers=True) == ["pong"]
     server.start()
     assert _wait_for(lambda: broadcast.broadcast("ping", expect_answers=True, timeout=1) == ["pong"])
+
+
+@pytest.fixture
+def client_factory(redis_url):
+    """Redis clients of their own (one per simulated process), closed at the end of the test."""
+    clients = []
+
+    def make():
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def test_signed_process_refuses_unsigned_messages(client_factory):
+    """A process with a secret runs nothing for the reference's unsigned messages, and logs them."""
+    signed = RedisBroadcaster("test_", client_factory(), None, secret=_SECRET)
+    unsigned = RedisBroadcaster("test_", client_factory(), None)
+    called = threading.Event()
+    signed.subscribe("level", lambda **kwargs: called.set())
+    try:
+        with testing.capture_logs("c2cwsgiutils.broadcast") as records:
+            answers = unsigned.broadcast("level", {"name": "root"}, expect_answers=True, timeout=0.5)
+    finally:
+        signed.close()
+        unsigned.close()
+
+    assert answers == [None]  # the signed process received it (PUBLISH counted it) but did not answer
+    assert not called.is_set()
+    assert any("not authentic (last: unsigned on test_level)" in r.getMessage() for r in records)
+
+
+def test_unsigned_process_ignores_signed_messages(client_factory):
+    """A process without a secret cannot verify a signed message: it runs nothing and says why."""
+    signed = RedisBroadcaster("test_", client_factory(), None, secret=_SECRET)
+    unsigned = RedisBroadcaster("test_", client_factory(), None)
+    called = threading.Event()
+    unsigned.subscribe("level", lambda **kwargs: called.set())
+    try:
+        with testing.capture_logs("c2cwsgiutils.broadcast") as records:
+            answers = signed.broadcast("level", {"name": "root"}, expect_answers=True, timeout=0.5)
+    finally:
+        signed.close()
+        unsigned.close()
+
+    assert answers == [None]
+    assert not called.is_set()
+    messages = [
+        r.getMessage() for r in records if "cannot read (last: signed on test_level)" in r.getMessage()
+    ]
+    assert len(messages) == 1
+    assert "C2C_BROADCAST_SECRET or C2C_SECRET" in messages[0]
+
+
+def test_unsigned_wire_format_is_the_reference(client_factory):
+    """Without a secret, requests and answers are the reference's JSON, readable by any client."""
+    unsigned = RedisBroadcaster("test_", client_factory(), None)
+    unsigned.subscribe("double", lambda value: {"value": 2 * value})
+    spy = client_factory().pubsub(ignore_subscribe_messages=True)
+    spy.psubscribe("test_*")
+    publisher = client_factory()
+    try:
+        # As the reference sends it: the receiver answers on the given answer_channel.
+        publisher.publish(
+            "test_double", json.dumps({"params": {"value": 21}, "answer_channel": "test_reply"})
+        )
+        received = _next_message(spy)
+        reply = _next_message(spy)
+        # As the reference receives it: the request is {"params", "answer_channel"}.
+        assert unsigned.broadcast("double", {"value": 2}, expect_answers=True, timeout=5)[0]["value"] == 4
+        request = _next_message(spy)
+        answer = _next_message(spy)
+    finally:
+        spy.close()
+        unsigned.close()
+
+    assert json.loads(received["data"]) == {"params": {"value": 21}, "answer_channel": "test_reply"}
+    assert reply["channel"] == "test_reply"
+    assert json.loads(reply["data"]) == {"value": 42, "hostname": socket.gethostname(), "pid": os.getpid()}
+    assert request["channel"] == "test_double"
+    sent = json.loads(request["data"])
+    assert sent == {"params": {"value": 2}, "answer_channel": sent["answer_channel"]}
+    assert sent["answer_channel"].startswith("test_")
+    assert answer["channel"] == sent["answer_channel"]
+    assert json.loads(answer["data"]) == {"value": 4, "hostname": socket.gethostname(), "pid": os.getpid()}
+
+
+def _next_message(pubsub, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.1)
+        if message is not None:
+            return message
+    raise AssertionError("no message")

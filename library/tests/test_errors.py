@@ -144,9 +144,10 @@ def test_unexpected_error_in_production_hides_details(make):
     assert "hunter2" not in response.text
     _assert_no_cache(response)
     _assert_crude_cors(response, {"GET", "HEAD", "OPTIONS"})
-    assert [r.levelno for r in records] == [logging.ERROR]
+    assert [r.levelno for r in records] == [logging.ERROR, logging.WARNING]
     assert records[0].exc_info is not None
     assert "internal detail" in records[0].getMessage()
+    assert records[1].getMessage() == "GET /boom returned status code 500 (route: boom)"
 
 
 def test_request_id_generated_when_none_given(make):
@@ -223,7 +224,8 @@ def test_http_error_log_levels(make, path, status, level, message):
 
     assert response.json["message"] == message
     assert response.json["status"] == status
-    assert [r.levelno for r in records] == [level]
+    # A 5xx also gets the WARNING line of every server error.
+    assert [r.levelno for r in records] == [level] + ([logging.WARNING] if status >= 500 else [])
     assert records[0].getMessage() == f"GET http://localhost{path} returned status code {status}: {message}"
     assert records[0].referrer == "http://ref/?secret=***"
 
@@ -255,14 +257,15 @@ def test_no_content_passes_through(make):
     _assert_crude_cors(response, {"POST", "HEAD", "OPTIONS"})
 
 
-def test_integrity_error_in_production_is_a_bare_400(make):
-    """A database integrity error answers 400 without statement, parameters nor database message."""
+def test_integrity_error_in_production_is_a_400_with_the_database_message(make):
+    """A database integrity error answers 400 with the database's message, not the statement."""
     with testing.capture_logs("c2cwsgiutils.errors") as records:
         response = make().get("/integrity", status=400)
 
     assert response.json["status"] == 400
+    assert response.json["message"] == "UNIQUE constraint failed: thing.name"
     text = response.text
-    for leak in ("INSERT", "private-value", "UNIQUE", "thing", "sqlite"):
+    for leak in ("INSERT", "private-value", "sqlite", "[SQL"):
         assert leak not in text
     assert "stacktrace" not in response.json
     assert [r.levelno for r in records] == [logging.WARNING]
@@ -280,11 +283,49 @@ def test_integrity_error_details_in_development(make, monkeypatch):
 
 
 def test_data_error_is_a_400(make):
-    """A database data error answers 400 without details in production."""
+    """A database data error answers 400 with the driver's message, without statement nor parameters."""
     response = make().get("/data", status=400)
 
+    assert response.json["message"] == "bad data"
     assert "private" not in response.text
-    assert "bad data" not in response.text
+
+
+class _Diagnostics:
+    message_primary = "value too long for type character varying(3)"
+
+
+class _DriverError(Exception):
+    """A DBAPI error as psycopg and psycopg2 give it: ``diag.message_primary``, then the DETAIL."""
+
+    diag = _Diagnostics()
+
+
+@pytest.mark.parametrize(
+    ("orig", "message"),
+    [
+        (
+            _DriverError("value too long for type character varying(3)\nDETAIL:  private-detail\n"),
+            "value too long for type character varying(3)",
+        ),
+        (Exception("first line\nDETAIL:  private-detail"), "first line"),
+        (Exception("no statement [SQL: SELECT private-detail]"), "no statement"),
+        (Exception("x" * 5000), "x" * 1000),
+        (Exception(""), "Bad Request: the data is not valid for the database"),
+    ],
+    ids=["diagnostics", "first-line", "sql-part", "bounded", "empty"],
+)
+def test_database_message_without_detail(app_factory, orig, message):
+    """The answer has the primary message of the driver's error, never its DETAIL nor the statement."""
+    error = sa_exc.DataError("SELECT private-statement", {"p": "private-param"}, orig)
+
+    def configure(config):
+        config.add_route("data", "/data")
+        config.add_view(_raise(error), route_name="data", renderer="fast_json")
+
+    response = app_factory(_ENABLED, includes=_INCLUDES, configure=configure).get("/data", status=400)
+
+    assert response.json["message"] == message
+    assert "private" not in response.text
 
 
 def test_integrity_error_at_commit(app_factory):
@@ -318,11 +359,12 @@ def test_integrity_error_at_commit(app_factory):
     response = app.post("/commit", status=400)
 
     assert response.json["status"] == 400
+    assert response.json["message"] == "UNIQUE constraint failed: item.name"
     assert "dup-value" not in response.text
 
 
 def test_connection_reset_logged_at_info(make):
-    """A client that went away is a 500 logged at INFO only."""
+    """A client that went away is a 500 logged at INFO only (no WARNING of a server error)."""
     with testing.capture_logs("c2cwsgiutils.errors") as records:
         response = make().get("/reset", status=500)
 
@@ -496,3 +538,72 @@ def test_without_sqlalchemy(app_factory, monkeypatch):
     app = app_factory(_ENABLED, includes=_INCLUDES)
 
     assert app.get("/nowhere", status=404).json["status"] == 404
+
+
+def _returned(status):
+    def view(request):
+        from pyramid.response import Response
+
+        return Response(json_body={"returned": status}, status=status)
+
+    return view
+
+
+def _configure_returned(config):
+    for status in (400, 401, 502, 503):
+        config.add_route(f"returned_{status}", f"/returned/{status}")
+        config.add_view(_returned(status), route_name=f"returned_{status}")
+    config.add_route("boom", "/boom")
+    config.add_view(_VIEWS["boom"], route_name="boom")
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["error-views", "no-error-views"])
+def test_returned_server_error_logged_at_warning(app_factory, enabled):
+    """A 5xx a view returns without raising is logged at WARNING with method, path and route."""
+    app = app_factory(_ENABLED if enabled else {}, includes=_INCLUDES, configure=_configure_returned)
+
+    with testing.capture_logs("c2cwsgiutils.errors") as records:
+        app.get("/returned/503", status=503)
+        app.post("/returned/502", status=502)
+        app.get("/returned/400", status=400)
+        app.get("/returned/401", status=401)
+
+    assert [(r.levelno, r.getMessage(), r.status) for r in records] == [
+        (logging.WARNING, "GET /returned/503 returned status code 503 (route: returned_503)", 503),
+        (logging.WARNING, "POST /returned/502 returned status code 502 (route: returned_502)", 502),
+    ]
+
+
+def test_exception_that_reaches_the_server_is_logged(app_factory):
+    """Without the error views, an exception that reaches the server is logged at WARNING too."""
+    app = app_factory({}, includes=_INCLUDES, configure=_configure_returned)
+
+    with testing.capture_logs("c2cwsgiutils.errors") as records, pytest.raises(_BoomError):
+        app.get("/boom")
+
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.WARNING, "GET /boom returned status code 500 (route: boom), _BoomError raised")
+    ]
+
+
+def test_server_error_at_commit_is_logged(app_factory):
+    """A 500 answered to an error raised when pyramid_tm commits is logged at WARNING (tween over it)."""
+
+    def fail_at_commit():
+        raise _BoomError("at commit")
+
+    def view(request):
+        request.tm.get().addBeforeCommitHook(fail_at_commit)
+        return {"ok": True}
+
+    def configure(config):
+        config.add_route("commit", "/commit")
+        config.add_view(view, route_name="commit", renderer="fast_json")
+
+    app = app_factory(_ENABLED, includes=("pyramid_tm", *_INCLUDES), configure=configure)
+
+    with testing.capture_logs("c2cwsgiutils.errors") as records:
+        app.post("/commit", status=500)
+
+    assert [r.levelno for r in records] == [logging.ERROR, logging.WARNING]
+    assert records[1].getMessage() == "POST /commit returned status code 500 (route: commit)"

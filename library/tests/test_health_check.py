@@ -5,6 +5,8 @@ import threading
 import time
 
 import pytest
+import requests
+from _report_server import SECRET, serve
 
 from c2cwsgiutils.health_check import HealthCheck, JsonCheckException
 
@@ -36,24 +38,25 @@ def test_ping_runs_no_check(health_app):
     """``max_level=0`` is a ping: 200 with empty successes and failures."""
     app = health_app(lambda hc: hc.add_custom_check("bad", _not_happy, 1))
     response = app.get("/c2c/health_check", params={"max_level": "0"})
-    assert response.json == {"status": 200, "successes": {}, "failures": {}}
+    assert response.json == {"successes": {}, "failures": {}}
     assert "no-cache" in response.headers["Cache-Control"]
 
 
 def test_report_shape_levels_and_failure_status(health_app):
-    """Checks up to max_level run; any failure gives HTTP 500 with the message and level."""
+    """Checks up to max_level run; any failure gives HTTP 500 (no status key) with the message and level."""
     app = health_app(
         lambda hc: hc.add_custom_check("happy", lambda request: "happy", 1),
         lambda hc: hc.add_custom_check("custom", _not_happy, 2),
         lambda hc: hc.add_custom_check("deep", _not_happy, 3),
     )
     ok = app.get("/c2c/health_check")
+    assert set(ok.json) == {"successes", "failures"}
     assert ok.json["successes"]["happy"]["result"] == "happy"
     assert ok.json["successes"]["happy"]["level"] == 1
     assert ok.json["failures"] == {}
 
     bad = app.get("/c2c/health_check", params={"max_level": "2"}, status=500)
-    assert bad.json["status"] == 500
+    assert set(bad.json) == {"successes", "failures"}
     assert bad.json["failures"]["custom"]["message"] == "I'm not happy"
     assert bad.json["failures"]["custom"]["level"] == 2
     assert "stacktrace" not in bad.json["failures"]["custom"]
@@ -169,3 +172,73 @@ def test_url_check(health_app, http_server):
     assert response.json["successes"]["ok"]["result"] == "fine"
     assert "503" in response.json["failures"]["down"]["message"]
     assert any(headers.get("X-Request-ID") == "probe-1" for headers in _Handler.seen)
+
+
+@pytest.fixture(scope="module")
+def report_server(tmp_path_factory):
+    """``_report_app`` on a real gunicorn: checks "fine", "silent" (level 1), "fails" (2), "version" (3)."""
+    pytest.importorskip("gunicorn")
+    with serve(tmp_path_factory.mktemp("report")) as url:
+        yield url
+
+
+def _get(url, headers=None, **params):
+    return requests.get(url + "/c2c/health_check", params=params, headers=headers, timeout=30)
+
+
+@pytest.mark.server
+def test_legacy_report_has_exactly_the_reference_keys(report_server):
+    """Through gunicorn, the plain report has only ``successes`` and ``failures``; HTTP gives 200 or 500."""
+    ok = _get(report_server)
+    assert ok.status_code == 200
+    assert ok.headers["Content-Type"] == "application/json"
+    report = ok.json()
+    assert set(report) == {"successes", "failures"}
+    assert report["failures"] == {}
+    assert set(report["successes"]) == {"fine", "silent"}
+    assert set(report["successes"]["fine"]) == {"level", "timing", "result"}
+    assert set(report["successes"]["silent"]) == {"level", "timing"}
+
+    failed = _get(report_server, max_level="3")
+    assert failed.status_code == 500
+    report = failed.json()
+    assert set(report) == {"successes", "failures"}
+    assert set(report["successes"]) == {"fine", "silent", "version"}
+    assert report["successes"]["version"]["result"] == {"version": "0123abc"}
+    assert report["failures"]["fails"] == {
+        "message": "failing on purpose",
+        "result": {"reason": "test"},
+        "level": 2,
+        "timing": report["failures"]["fails"]["timing"],
+    }
+
+    detailed = _get(report_server, headers={"X-API-Key": SECRET}, max_level="2").json()
+    assert set(detailed) == {"successes", "failures"}
+    assert set(detailed["failures"]["fails"]) == {"message", "result", "level", "timing", "stacktrace"}
+
+
+@pytest.mark.server
+def test_ping_is_two_empty_objects(report_server):
+    """Through gunicorn, ``max_level=0`` answers 200 with exactly ``{"successes": {}, "failures": {}}``."""
+    ping = _get(report_server, max_level="0")
+    assert ping.status_code == 200
+    assert ping.json() == {"successes": {}, "failures": {}}
+
+
+@pytest.mark.server
+def test_health_json_keeps_its_status(report_server):
+    """Through gunicorn, ``application/health+json`` still has its ``status``, checks and release id."""
+    failed = _get(report_server, headers={"Accept": "application/health+json"}, max_level="2")
+    assert failed.status_code == 500
+    assert failed.headers["Content-Type"] == "application/health+json"
+    body = failed.json()
+    assert set(body) == {"status", "checks", "releaseId"}
+    assert body["status"] == "fail"
+    assert body["releaseId"] == "0123abc"
+    assert body["checks"]["fails"] == [
+        {"status": "fail", "output": "failing on purpose", "time": body["checks"]["fails"][0]["time"]}
+    ]
+    assert body["checks"]["fine"][0]["status"] == "pass"
+    passed = _get(report_server, headers={"Accept": "application/health+json"})
+    assert passed.status_code == 200
+    assert passed.json()["status"] == "pass"

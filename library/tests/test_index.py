@@ -4,6 +4,9 @@ import html.parser
 import logging
 
 import pytest
+import requests
+from _report_server import SECRET as REPORT_SECRET
+from _report_server import serve
 from markupsafe import Markup
 
 from c2cwsgiutils import index, testing
@@ -94,14 +97,21 @@ def test_not_registered_with_empty_base_path(app_factory):
 
 
 def test_sections_follow_registered_routes(index_app):
-    """Health checks and Versions appear only when their routes exist."""
+    """Health checks and Versions appear only when their routes exist (Versions: logged in, or public)."""
     assert "Health checks" not in index_app().get("/c2c").text
-    text = index_app(routes=PUBLIC_ROUTES).get("/c2c").text
+    assert "Versions" not in index_app().post("/c2c", {"secret": SECRET}).text
+    app = index_app(routes=PUBLIC_ROUTES)
+    text = app.get("/c2c").text
     assert "<h2>Health checks</h2>" in text
-    assert "<h2>Versions</h2>" in text
-    assert 'href="http://localhost/c2c/versions.json"' in text
     assert 'action="http://localhost/c2c/health_check"' in text
     assert 'name="max_level" type="number" value="1"' in text
+    assert "Versions" not in text  # versions.json needs the secret: no link that answers 403
+    logged = app.post("/c2c", {"secret": SECRET}).text
+    assert "<h2>Versions</h2>" in logged
+    assert 'href="http://localhost/c2c/versions.json"' in logged
+    public = index_app({"c2c.versions_public": "true"}, routes=PUBLIC_ROUTES).get("/c2c").text
+    assert "<h2>Versions</h2>" in public
+    assert 'href="http://localhost/c2c/versions.json"' in public
 
 
 def test_admin_sections_need_authentication(index_app):
@@ -339,3 +349,22 @@ def test_login_and_logout_forms_work(index_app):
     logged_out = logged.forms[len(logged.forms) - 1].submit()
     assert "<h2>Debug</h2>" not in logged_out.text
     assert 'type="password"' in logged_out.text
+
+
+@pytest.mark.server
+def test_extension_points_through_gunicorn(tmp_path):
+    """Through gunicorn, the snippets an application adds to ``index.additional_*`` are on the page."""
+    pytest.importorskip("gunicorn")
+    with serve(tmp_path) as url:
+        anonymous = requests.get(url + "/c2c", timeout=30)
+        logged = requests.get(url + "/c2c/", headers={"X-API-Key": REPORT_SECRET}, timeout=30)
+    assert anonymous.status_code == 200
+    assert '<h2 id="app-title">Application tools</h2>' in anonymous.text
+    assert '<p id="app-public">public tool</p>' in anonymous.text
+    assert "admin tool" not in anonymous.text
+    assert "<h2>Versions</h2>" not in anonymous.text
+    assert logged.status_code == 200
+    title = logged.text.index('<h2 id="app-title">Application tools</h2>')
+    admin = logged.text.index('<p id="app-admin">admin tool</p>')
+    public = logged.text.index('<p id="app-public">public tool</p>')
+    assert logged.text.index("<h2>Versions</h2>") < title < admin < public < logged.text.index("Logout")

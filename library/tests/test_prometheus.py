@@ -14,7 +14,6 @@ import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from c2cwsgiutils import (
-    _histogram_file,
     _metrics,
     _prometheus_collectors,
     _prometheus_multiproc,
@@ -255,20 +254,46 @@ Gauge("all_gauge", "per process", multiprocess_mode="all").set(2)
 """
 
 
+# The workers of _run_workers that still run (they wait for their stdin to close), by pid.
+_ALIVE: dict[int, subprocess.Popen] = {}
+
+
+@pytest.fixture(autouse=True)
+def _stop_workers():
+    yield
+    for pid in list(_ALIVE):
+        _stop(pid)
+
+
 def _run_workers(directory, count, increment=1):
+    """Start ``count`` processes that write metrics and keep running until ``_stop``: their pids."""
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
     pids = []
     for _ in range(count):
-        process = subprocess.run(
-            [sys.executable, "-c", _WORKER + "print(os.getpid())", str(increment)],
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _WORKER + "print(os.getpid(), flush=True)\nsys.stdin.read()",
+                str(increment),
+            ],
             env=env,
-            check=True,
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
-            timeout=60,
         )
-        pids.append(int(process.stdout))
+        pid = int(process.stdout.readline())
+        _ALIVE[pid] = process
+        pids.append(pid)
     return pids
+
+
+def _stop(pid):
+    """Let the worker ``pid`` exit, and wait for it (as gunicorn's master reaps its workers)."""
+    process = _ALIVE.pop(pid)
+    process.stdin.close()
+    process.wait(timeout=60)
+    process.stdout.close()
 
 
 def _collect(directory, collector=None):
@@ -296,13 +321,14 @@ def test_dead_workers_are_archived_with_monotonic_totals_and_bounded_files(tmp_p
         assert before[("jobs_total", (("kind", "a"),))] == total
         assert before[("live_gauge", (("pid", str(pids[0])),))] == 1
         for pid in pids:
+            _stop(pid)
             prometheus.mark_process_dead(pid)
         after = _collect(tmp_path)
         assert after[("jobs_total", (("kind", "a"),))] == total
         assert after[("job_seconds_count", ())] == 4 * (round_number + 1)
         assert after[("job_seconds_bucket", (("le", "0.5"),))] == 4 * (round_number + 1)
         assert not [key for key in after if key[0] in ("live_gauge", "all_gauge")]
-        assert sorted(os.listdir(tmp_path)) == ["counter_archive.db", "histogram_archive.db", "keep.txt"]
+        assert os.listdir(tmp_path) == ["keep.txt"]
 
 
 def test_archiving_collector_merges_as_prometheus_client_across_scrapes(tmp_path, monkeypatch):
@@ -317,17 +343,28 @@ def test_archiving_collector_merges_as_prometheus_client_across_scrapes(tmp_path
         return [(f.name, f.type, f.documentation, f.samples) for f in source.collect()]
 
     assert families(collector) == families(reference) == []
-    for round_number in range(3):
-        pids = _run_workers(tmp_path, 2, increment=round_number + 1)
-        assert families(collector) == families(reference)
-        # a worker file rewritten in place (same name, same size: same layout, new values)
-        name = tmp_path / f"counter_{pids[0]}.db"
-        data = name.read_bytes()
-        name.write_bytes(data.replace(b'"kind": "a"', b'"kind": "b"'))
-        assert families(collector) == families(reference)
-        prometheus.mark_process_dead(pids[0])
-        assert families(collector) == families(reference)
-    assert _collect(tmp_path, collector)[("jobs_total", (("kind", "a"),))] == 1 + 2 + 3
+    pids = _run_workers(tmp_path, 2, increment=1)
+    assert families(collector) == families(reference)
+    # a worker file rewritten in place (same name, same size: same layout, new values)
+    name = tmp_path / f"counter_{pids[0]}.db"
+    data = name.read_bytes()
+    name.write_bytes(data.replace(b'"kind": "a"', b'"kind": "b"'))
+    assert families(collector) == families(reference)
+    a_total, b_total = ("jobs_total", (("kind", "a"),)), ("jobs_total", (("kind", "b"),))
+    # The first worker (kind b) dies: its values go into the archive, which prometheus_client's own
+    # collector does not know (it reads files only); the second one (kind a) goes on.
+    _stop(pids[0])
+    prometheus.mark_process_dead(pids[0])
+    ours, theirs = _collect(tmp_path, collector), _collect(tmp_path, reference)
+    assert (ours[a_total], ours[b_total], theirs[a_total], b_total in theirs) == (1, 1, 1, False)
+    assert (ours[("job_seconds_count", ())], theirs[("job_seconds_count", ())]) == (2, 1)
+    _stop(pids[1])
+    prometheus.mark_process_dead(pids[1])
+    assert (_collect(tmp_path, collector)[a_total], _collect(tmp_path, reference)) == (1, {})
+    _run_workers(tmp_path, 2, increment=2)
+    ours, theirs = _collect(tmp_path, collector), _collect(tmp_path, reference)
+    assert (ours[a_total], ours[b_total], theirs[a_total]) == (5, 1, 4)
+    assert families(collector) != families(reference)
 
 
 def test_start_serves_the_workers_files_and_empties_the_directory(tmp_path, monkeypatch):
@@ -425,13 +462,21 @@ def test_memory_map_collector_reads_the_process_tree():
         child.wait()
 
 
-def test_a_gunicorn_worker_writes_the_request_histograms_to_its_file(tmp_path, monkeypatch):
-    """cleanup() (gunicorn's post_fork) makes the worker use its own histogram file; not without the dir."""
-    monkeypatch.setattr(_histogram_file, "_IN_USE", [])
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    prometheus.cleanup()
-    assert _histogram_file._IN_USE == []
-    prometheus._reset()
+def test_scrape_archives_the_files_of_processes_that_are_gone(tmp_path, monkeypatch):
+    """With only prometheus_client's mark_process_dead in child_exit, a scrape archives the dead's files."""
+    from prometheus_client import multiprocess
+
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    prometheus.cleanup()
-    assert _histogram_file._IN_USE == [True]
+    collector = _prometheus_multiproc.ArchivingCollector(str(tmp_path))
+    for _ in range(5):
+        pids = _run_workers(tmp_path, 2, increment=1)
+        for pid in pids:
+            _stop(pid)
+            multiprocess.mark_process_dead(pid, str(tmp_path))  # the reference README's child_exit
+    assert len(os.listdir(tmp_path)) == 5 * 2 * 3  # counter, histogram, gauge "all" per process
+    assert _collect(tmp_path, collector)[("jobs_total", (("kind", "a"),))] == 10
+    assert os.listdir(tmp_path) == []
+    live = _run_workers(tmp_path, 1, increment=1)
+    assert _collect(tmp_path, collector)[("jobs_total", (("kind", "a"),))] == 11
+    assert len(os.listdir(tmp_path)) == 4  # the live worker's files stay
+    assert _collect(tmp_path, collector)[("live_gauge", (("pid", str(live[0])),))] == 1

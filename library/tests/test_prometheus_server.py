@@ -186,21 +186,32 @@ def test_prometheus_scrapes_the_request_counter_of_all_workers(gunicorn_app, pro
     """Prometheus finds the sum over workers (alive and recycled) of the requests sent."""
     app_port, metrics_port, multiproc = gunicorn_app
     assert "counter_12345.db" not in os.listdir(multiproc)  # emptied at start
-    with requests.Session() as session:
-        for _ in range(_REQUESTS):
-            assert session.get(f"http://127.0.0.1:{app_port}/hello", timeout=5).json() == {"hello": "world"}
+    retries = 0
+    session = requests.Session()
+    for _ in range(_REQUESTS):
+        try:
+            response = session.get(f"http://127.0.0.1:{app_port}/hello", timeout=5)
+        except requests.ConnectionError:
+            # gunicorn 23 may reset a kept-alive connection of a worker it recycles: a client
+            # retries (the first try may or may not have been served).
+            retries += 1
+            session.close()
+            session = requests.Session()
+            response = session.get(f"http://127.0.0.1:{app_port}/hello", timeout=5)
+        assert response.json() == {"hello": "world"}
+    session.close()
     # One request was sent by the fixture to wait for gunicorn.
     expected = _REQUESTS + 1
     query = 'sum(c2cwsgiutils_pyramid_routes_seconds_count{route="hello",status="200"})'
 
     def counted():
         result = _query(prometheus_server, query)
-        return result and float(result[0]["value"][1]) == expected
+        return result and expected <= float(result[0]["value"][1]) <= expected + retries
 
     _wait(f"{query} == {expected}", counted)
 
     # The workers were recycled several times (max_requests = 15): only the live ones have gauges
-    # and files; the dead ones are in the archives.
+    # and files; the counts of the dead ones are in the master's archive.
     def live_workers():
         text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         pids = set(re.findall(r'^process_resident_memory_bytes\{pid="(\d+)"\}', text, re.MULTILINE))
@@ -208,8 +219,7 @@ def test_prometheus_scrapes_the_request_counter_of_all_workers(gunicorn_app, pro
 
     pids = _wait("two live workers", live_workers)
     files = os.listdir(multiproc)
-    file_pids = {m.group(1) for m in (re.search(r"_(\d+)(?:_c2c)?\.db$", n) for n in files) if m}
+    file_pids = {m.group(1) for m in (re.search(r"_(\d+)\.db$", n) for n in files) if m}
     assert file_pids <= pids
-    assert "histogram_archive.db" in files  # workers were recycled
-    # 3 archives; per live worker: counter, histogram, the request path's histograms, a gauge.
-    assert len(files) <= 3 + 2 * 4
+    # Per live worker: counter, histogram and its gauges.
+    assert len(files) <= 2 * 4

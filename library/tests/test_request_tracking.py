@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import http.server
+import logging
 import re
 import threading
 import time
@@ -140,22 +141,66 @@ def test_new_uuid_when_no_header(tracked):
     assert first.json["id"] != second.json["id"]
 
 
-def test_request_id_is_bounded_and_cleaned(tracked):
-    """Control characters are removed and the id is cut at 200 characters."""
+@pytest.mark.parametrize(
+    "value",
+    [
+        "order 1234 from checkout",
+        "Root=1-67891233-abcdef;Parent=53995c3f;Sampled=1",
+        "~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}",
+        "x" * 200,
+    ],
+    ids=["spaces", "amazon", "punctuation", "200-characters"],
+)
+def test_printable_request_id_is_kept(tracked, value):
+    """Printable ASCII up to 200 characters, spaces included, is kept as sent, without any log."""
+    with testing.capture_logs("c2cwsgiutils.request_tracking") as records:
+        response = tracked().get("/echo", headers={"X-Request-ID": value})
+
+    assert response.json == {"id": value}
+    assert response.headers["X-Request-ID"] == value
+    assert records == []
+
+
+def test_spaces_and_tabs_around_the_request_id_are_dropped(tracked):
+    """Spaces and tabs around a header value are not part of it; a blank header counts as absent."""
     app = tracked()
-    assert app.get("/echo", extra_environ={"HTTP_X_REQUEST_ID": "a\r\nb\x00c\x85d"}).json["id"] == "abcd"
-    huge = app.get("/echo", headers={"X-Request-ID": "x" * 100_000})
-    assert huge.json["id"] == "x" * 200
-    assert huge.headers["X-Request-ID"] == "x" * 200
-    blank = app.get("/echo", extra_environ={"HTTP_X_REQUEST_ID": "\x01\x02", "HTTP_REQUEST_ID": "next"})
+    assert (
+        app.get("/echo", extra_environ={"HTTP_X_REQUEST_ID": " \t order 1234 \t"}).json["id"] == "order 1234"
+    )
+    blank = app.get("/echo", extra_environ={"HTTP_X_REQUEST_ID": " \t ", "HTTP_REQUEST_ID": "next"})
     assert blank.json["id"] == "next"
 
 
-def test_non_utf8_request_id_is_echoed(tracked):
-    """Latin-1 bytes that are not UTF-8 are kept and echoed without error."""
-    response = tracked().get("/echo", extra_environ={"HTTP_X_REQUEST_ID": "caf\xe9\xff"})
-    assert response.json["id"] == "caf\xe9\xff"
-    assert response.headers["X-Request-ID"] == "caf\xe9\xff"
+@pytest.mark.parametrize(
+    ("value", "shown", "reason"),
+    [
+        ("a\r\nb", r"'a\r\nb'", "not printable ASCII"),
+        ("a\x00b", r"'a\x00b'", "not printable ASCII"),
+        ("\x1b[31mred", r"'\x1b[31mred'", "not printable ASCII"),
+        ("a\x7fb", r"'a\x7fb'", "not printable ASCII"),
+        ("a\x9bb", r"'a\x9bb'", "not printable ASCII"),
+        ("caf\xe9", r"'caf\xe9'", "not printable ASCII"),
+        ("x" * 201, "'" + "x" * 64 + "'... (201 characters)", "longer than 200 characters"),
+        ("\n" * 100_000, "'" + r"\n" * 64 + "'... (100000 characters)", "longer than 200 characters"),
+    ],
+    ids=["crlf", "nul", "escape", "del", "c1", "latin-1", "201-characters", "huge"],
+)
+def test_invalid_request_id_is_replaced_and_logged(tracked, value, shown, reason):
+    """Control or non-ASCII characters, or more than 200, give a new UUID; one WARNING, escaped."""
+    with testing.capture_logs("c2cwsgiutils.request_tracking") as records:
+        response = tracked().get(
+            "/echo", extra_environ={"HTTP_X_REQUEST_ID": value, "HTTP_X_CORRELATION_ID": "later-header"}
+        )
+
+    new_id = response.json["id"]
+    assert str(uuid.UUID(new_id)) == new_id
+    assert response.headers["X-Request-ID"] == new_id
+    assert [r.levelno for r in records] == [logging.WARNING]
+    message = records[0].getMessage()
+    assert message.startswith(f"The request id of the X-Request-ID header is {reason}")
+    assert message.endswith(f"; replaced by {new_id}: {shown}")
+    assert message.isascii()
+    assert message.isprintable()
 
 
 # --- traceparent -------------------------------------------------------------------------------
@@ -217,6 +262,16 @@ def test_outgoing_call_gets_request_id_and_traceparent(tracked, server):
     assert flags == "01"
     _, request_span, _ = _TRACEPARENT.fullmatch(response.headers["traceparent"]).groups()
     assert span_id not in {request_span, "00f067aa0ba902b7"}
+
+
+def test_outgoing_call_gets_request_id_with_spaces(tracked, server):
+    """A kept id with spaces goes as is into the headers of the outgoing calls."""
+    url, received = server
+    response = tracked().get(
+        "/call", params={"url": url, "timeout": "5"}, headers={"X-Request-ID": "order 1234 from checkout"}
+    )
+    assert response.json == {"result": "ok"}
+    assert received[0]["X-Request-ID"] == "order 1234 from checkout"
 
 
 def test_outgoing_call_uses_custom_header_and_keeps_caller_values(tracked, server):

@@ -311,7 +311,7 @@ def test_a_failing_timing_never_fails_the_request(app, registry, monkeypatch):
     assert "Server-Timing" not in response.headers
     assert "X-Request-ID" in response.headers  # the other tweens went on
     (record,) = [r for r in records if "timing a request" in r.getMessage()]
-    assert record.getMessage() == "c2cwsgiutils: timing a request failed; the request continues"
+    assert record.getMessage().startswith("c2cwsgiutils: timing a request failed; the request continues")
     assert str(record.exc_info[1]) == "no metrics today"
 
 

@@ -1,9 +1,11 @@
 """Compare images and browser screenshots with expected ones, for acceptance tests.
 
 Expected images are ``<name>.expected.png``; an optional ``<name>.mask.png`` next to one masks the
-regions that change from run to run (its black pixels). The comparison uses the structural
-similarity index (SSIM, from scikit-image): 1.0 means identical. On failure the helpers write
-``<name>.actual-masked.png`` and ``<name>.diff.png`` in the result folder.
+regions that change from run to run (its black pixels). Transparent images are composited onto
+white, as a browser shows them. The comparison uses the structural similarity index (SSIM, from
+scikit-image): 1.0 means identical. On failure the helpers write ``<name>.actual-masked.png`` and
+``<name>.diff.png`` (the inverted SSIM map: black where the images match, brighter where they
+differ) in the result folder.
 
 Screenshots are taken by the system's headless Chromium (``CHROMIUM_EXECUTABLE``, by default
 ``/usr/bin/chromium``) through Playwright's Python API; no browser is downloaded.
@@ -45,20 +47,51 @@ def _skimage_io() -> Any:
 
 
 def normalize_image(img: npt.NDArray[Any]) -> Image:
-    """Return the image as RGB ``uint8``: alpha dropped, grey expanded, floats scaled to 0-255."""
-    if img.dtype != np.uint8:
-        if np.issubdtype(img.dtype, np.floating):
-            img = np.clip(img * 255 if img.max() <= 1.0 else img, 0, 255)
-        elif img.dtype == np.uint16:
-            img = img / 257
-        img = img.astype(np.uint8)
-    if img.ndim == 2:  # noqa: PLR2004 # a grey image has no channel axis
-        img = np.stack([img] * 3, axis=-1)
-    if img.shape[2] == 4:  # noqa: PLR2004 # RGBA
-        img = img[:, :, :3]
-    elif img.shape[2] == 2:  # noqa: PLR2004 # grey + alpha
-        img = np.stack([img[:, :, 0]] * 3, axis=-1)
-    return np.ascontiguousarray(img)
+    """Return the image as RGB ``uint8``: composited onto white, grey expanded, scaled to 0-255.
+
+    Args:
+        img: A grey (2-D), grey + alpha, RGB or RGBA image; boolean, integer (``uint16`` is scaled
+            down) or floating point (0-1 when no value exceeds 1, else 0-255).
+
+    Returns:
+        The RGB image; a pixel of opacity ``a`` becomes ``colour * a + white * (1 - a)``.
+    """
+    values = _to_0_255(img)
+    if values.ndim == 2:  # noqa: PLR2004 # a grey image has no channel axis
+        values = values[:, :, np.newaxis]
+    if values.shape[2] in (2, 4):  # the last channel is the opacity (grey + alpha, RGBA)
+        # Dropping the alpha channel would show the colour that transparent pixels happen to hold
+        # (often black); composited onto white they look as they do in a browser or image viewer.
+        alpha = values[:, :, -1:] / 255
+        values = values[:, :, :-1] * alpha + 255 * (1 - alpha)
+    if values.shape[2] == 1:
+        values = np.repeat(values, 3, axis=2)
+    return np.ascontiguousarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
+
+
+def _to_0_255(img: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    values = img.astype(np.float64)
+    if img.dtype == np.bool_ or (np.issubdtype(img.dtype, np.floating) and values.max() <= 1.0):
+        values *= 255
+    elif img.dtype == np.uint16:
+        values /= 257
+    return np.clip(values, 0, 255)
+
+
+def _read_image(filename: str) -> npt.NDArray[Any]:
+    pil_image = require("PIL.Image", "test_images", "image comparison")
+    with pil_image.open(filename) as img:
+        # Not skimage.io.imread: through imageio it garbles grey + alpha PNGs and drops the
+        # transparency of palette ones. Pillow converts the other modes, keeping their transparency.
+        if img.mode in ("RGB", "RGBA", "L") and "transparency" not in img.info:
+            return np.asarray(img)
+        if img.mode.startswith("I;16") or img.mode == "F":  # 16-bit grey, float grey: keep the range
+            return np.asarray(img)
+        if img.mode == "I":  # 32-bit grey, as older Pillow versions read 16-bit PNGs
+            grey: npt.NDArray[np.uint16] = np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
+            return grey
+        has_alpha = "A" in img.getbands() or "transparency" in img.info
+        return np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
 
 
 def _dominant_colour(img: Image) -> Image:
@@ -82,6 +115,21 @@ def _names(result_folder: str, expected_filename: str) -> tuple[str, str]:
     return os.path.join(result_folder, name), mask
 
 
+def _ssim(metrics: Any, expected: Image, actual: Image) -> tuple[float, Image]:
+    win_size = min(7, *actual.shape[:2])
+    win_size -= 1 - win_size % 2  # must be odd
+    if win_size < 3:  # noqa: PLR2004 # the smallest SSIM window
+        # No SSIM for an image under 3 pixels wide: it fails, and the diff marks the changed pixels.
+        return 0.0, np.where(expected == actual, 0, 255).astype(np.uint8)
+    score, similarity = metrics.structural_similarity(
+        expected, actual, channel_axis=2, data_range=255, win_size=win_size, full=True
+    )
+    # The map is 1 where the images match and goes down to -1 (anti-correlated): inverted so that
+    # the differences stand out on black, and clipped as values under 0 would overflow uint8.
+    diff: Image = np.clip(255 - similarity * 255, 0, 255).astype(np.uint8)
+    return float(score), diff
+
+
 def check_image(
     result_folder: str,
     image_to_check: npt.NDArray[Any],
@@ -94,7 +142,7 @@ def check_image(
 
     Args:
         result_folder: Where the actual-masked and diff images are written on failure.
-        image_to_check: The image (as read by ``skimage.io.imread``).
+        image_to_check: The image (as read by ``skimage.io.imread``); see :func:`normalize_image`.
         expected_filename: The expected image, ``<name>.expected.png``.
         level: The minimal SSIM score (1.0: identical).
         generate_expected_image: Write the image as the expected one instead of comparing.
@@ -115,9 +163,10 @@ def check_image(
         if generate_expected_image:
             return
         raise AssertionError(f"The expected image {expected_filename} was missing: written, check it")
-    expected = normalize_image(io.imread(expected_filename))
+    expected = normalize_image(_read_image(expected_filename))
     if use_mask and os.path.exists(mask_filename):
-        mask = normalize_image(io.imread(mask_filename))
+        # A transparent mask pixel shows as white, so it only masks where it looks black.
+        mask = normalize_image(_read_image(mask_filename))
         actual, expected = _apply_mask(actual, mask), _apply_mask(expected, mask)
     if actual.shape != expected.shape:
         io.imsave(f"{result_base}.actual-masked.png", actual, check_contrast=False)
@@ -127,17 +176,8 @@ def check_image(
         )
     if np.array_equal(actual, expected):
         return
-    win_size = min(7, *actual.shape[:2])
-    win_size -= 1 - win_size % 2  # must be odd
-    score = (
-        float(
-            metrics.structural_similarity(expected, actual, channel_axis=2, data_range=255, win_size=win_size)
-        )
-        if win_size >= 3  # noqa: PLR2004 # the smallest SSIM window
-        else 0.0
-    )
+    score, diff = _ssim(metrics, expected, actual)
     if score < level:
-        diff = np.abs(expected.astype(np.int16) - actual.astype(np.int16)).astype(np.uint8)
         io.imsave(f"{result_base}.actual-masked.png", actual, check_contrast=False)
         io.imsave(f"{result_base}.diff.png", diff, check_contrast=False)
         raise AssertionError(
@@ -155,8 +195,7 @@ def check_image_file(
     use_mask: bool = True,
 ) -> None:
     """Assert that the image file ``file`` looks like the expected image file (see :func:`check_image`)."""
-    io = _skimage_io()
-    check_image(result_folder, io.imread(file), expected, level, generate_expected_image, use_mask)
+    check_image(result_folder, _read_image(file), expected, level, generate_expected_image, use_mask)
 
 
 def _media_options(media: Sequence[Mapping[str, str]] | None) -> dict[str, Any]:

@@ -1,19 +1,26 @@
 """Broadcast: run a function in every process of the service (every gunicorn worker of every pod).
 
-With Redis configured (:mod:`c2cwsgiutils.redis_utils`) the messages go through the Redis
-channels ``<C2C_BROADCAST_PREFIX><channel>`` (default prefix ``broadcast_api_``); without it,
-only the current process is reached.
+With Redis configured (:mod:`c2cwsgiutils.redis_utils`: ``C2C_REDIS_URL`` or the Sentinels) the
+messages go through the Redis channels ``<C2C_BROADCAST_PREFIX><channel>`` (default prefix
+``broadcast_api_``); without it, only the current process is reached.
 
-Security (beyond the reference implementation): the messages are signed with HMAC-SHA256 and a
-key derived from ``C2C_BROADCAST_SECRET`` / ``c2c.broadcast_secret``, or else from ``C2C_SECRET``;
-a client with access to Redis alone cannot change the log levels nor pull memory dumps. When no
-secret is configured, the broadcaster stays local (with a warning), since it could not tell its
-own messages from forged ones.
+Security: with ``C2C_BROADCAST_SECRET`` / ``c2c.broadcast_secret``, or else ``C2C_SECRET``, the
+messages are signed with HMAC-SHA256 and a key derived from the secret, bound to their channel
+and valid 5 minutes; the unsigned ones are dropped, so a client with access to Redis alone
+cannot change the log levels nor pull memory dumps. Without a secret the messages are the
+reference's unsigned JSON (``{"params": {...}, "answer_channel": ...}``), so that a fleet mixing
+this library and the reference interoperates: anyone who can publish on the Redis can then run
+the broadcast callbacks, and one warning at start-up says how to sign. A process without a
+secret drops the signed messages (it cannot verify them), with a warning at most once a minute:
+every process of a service needs the same secret, or none.
+
+Order: in each process the callbacks run one at a time, in the order the messages were received
+(see :mod:`c2cwsgiutils.broadcast.redis`, also for a broadcast sent from a callback).
 
 Robustness: Redis being down never fails the startup nor a broadcast: the broadcast runs in this
 process only, one warning is logged for the outage, and the listener reconnects by itself. The
 broadcaster is process-global, thread-safe and fork-safe: a forked child (gunicorn ``--preload``)
-gets its own connection and listener thread, with the same subscriptions.
+gets its own connection and threads, with the same subscriptions.
 
 .. versionadded:: 6.0
 """
@@ -74,6 +81,9 @@ class _State:
         self.settings: Mapping[str, Any] | None = None
         self.prefix = ""
         self.secret = ""
+        # The warning about unsigned messages is logged once per process, however many
+        # applications include the broadcast.
+        self.warned_unsigned = False
 
 
 _STATE = _State()
@@ -92,8 +102,9 @@ def _key(config: Any) -> tuple[str, str]:
 def includeme(config: Any = None) -> None:
     """Set up the broadcaster of the process: through Redis when it is configured, else local.
 
-    Subscriptions made before (for example by :func:`decorator` at import time) are kept. Never
-    fails because Redis is down.
+    Without a secret (``C2C_BROADCAST_SECRET`` or ``C2C_SECRET``) the messages through Redis are
+    unsigned, and a warning says so once per process. Subscriptions made before (for example by
+    :func:`decorator` at import time) are kept. Never fails because Redis is down.
 
     Args:
         config: the Pyramid configurator (``None`` in a process without Pyramid).
@@ -103,22 +114,28 @@ def includeme(config: Any = None) -> None:
     prefix, secret = _key(config)
     with _STATE.lock:
         current = _STATE.broadcaster
-        if master is None or not secret:
-            if master is not None:
-                _LOG.warning(
-                    "Broadcasts stay local to each process: set C2C_BROADCAST_SECRET or C2C_SECRET "
-                    "to sign the messages exchanged through Redis"
-                )
+        if master is None:
             if current is None:
                 _STATE.broadcaster = local.LocalBroadcaster()
             return
         from c2cwsgiutils.broadcast.redis import RedisBroadcaster
 
-        if isinstance(current, RedisBroadcaster) and current.pid == os.getpid() and current.prefix == prefix:
+        if (
+            isinstance(current, RedisBroadcaster)
+            and current.pid == os.getpid()
+            and (current.prefix, _STATE.secret) == (prefix, secret)
+        ):
             return
         subscribers = current.get_subscribers() if current is not None else {}
         if isinstance(current, local.LocalBroadcaster) and subscribers:
             _LOG.info("Switching from a local broadcaster to a Redis broadcaster")
+        if not secret and not _STATE.warned_unsigned:
+            _STATE.warned_unsigned = True
+            _LOG.warning(
+                "Broadcast messages go through Redis unsigned: anyone who can publish on it can run "
+                "the broadcast callbacks; set C2C_BROADCAST_SECRET or C2C_SECRET (the same in every "
+                "process of the service) to sign them"
+            )
         new = RedisBroadcaster(prefix, master, slave, secret=secret, subscribers=subscribers)
         _STATE.broadcaster, _STATE.settings, _STATE.prefix, _STATE.secret = new, settings, prefix, secret
     if current is not None:
@@ -199,9 +216,13 @@ def decorator(
 
 
 def cleanup() -> None:
-    """Stop the broadcaster of this process (its thread and connection) and forget its subscriptions."""
+    """Stop the broadcaster of this process (its threads and connection) and forget its subscriptions.
+
+    The next :func:`includeme` starts afresh, warning again about unsigned messages.
+    """
     with _STATE.lock:
         current, _STATE.broadcaster = _STATE.broadcaster, None
+        _STATE.warned_unsigned = False
     if current is not None:
         current.close()
 

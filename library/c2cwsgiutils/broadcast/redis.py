@@ -1,21 +1,34 @@
 """A broadcaster for every process of the service, through Redis pub/sub.
 
-Each message is signed (HMAC-SHA256, see :mod:`c2cwsgiutils.broadcast`); messages that are not
-authentic, or older than 5 minutes, are dropped and logged (at most one line a minute). The
-callbacks run in a small thread pool, so a slow one (a memory analysis) does not hold the
-messages of the others. Each process listens to one answer channel of its own: a broadcast costs
-one ``PUBLISH`` and no (un)subscription.
+Messages (see :mod:`c2cwsgiutils.broadcast._messages`): without a secret, the reference's
+unsigned JSON, so that a fleet mixing this library and the reference interoperates; with a
+secret, signed with HMAC-SHA256, and the unsigned messages (or older than 5 minutes) are dropped
+and logged (at most one line a minute). A process without a secret drops the signed messages
+the same way.
 
-When Redis is unreachable, a broadcast runs the callback of this process only (one warning for
-the whole outage, see :data:`c2cwsgiutils.redis_utils.outage`); the listener reconnects by itself
-and subscribes again.
+The callbacks of a process run one at a time, in the order the messages were received, in the
+thread ``c2c_broadcast_callback`` (as the reference runs them in its listener thread): a status
+broadcast that follows a ``fetch`` one answers once the fetch is done, not half-way. So a slow
+callback (a memory analysis) delays the broadcasts that follow it in that process, and their
+senders get ``None`` for that process if it does not answer within their timeout. The
+listener thread ``c2c_broadcast_listener`` only reads the messages and collects the answers,
+so a broadcast sent from a callback still gets the answers of the other processes; the answer
+of its own process, which comes only after the current callback returns, is ``None`` after the
+timeout (the broadcast never waits longer than its timeout).
+
+Each process listens to a pattern of answer channels of its own (one channel per broadcast
+that expects answers): a broadcast costs one ``PUBLISH`` and no (un)subscription. When Redis is
+unreachable, a broadcast runs the callback of this process only (one warning for the whole
+outage, see :data:`c2cwsgiutils.redis_utils.outage`); the listener reconnects by itself and
+subscribes again.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import os
+import queue
+import re
 import secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -24,12 +37,14 @@ from typing import Any
 import redis
 
 from c2cwsgiutils import redis_utils
-from c2cwsgiutils.broadcast import _signing, interface, utils
+from c2cwsgiutils._safety import swallow
+from c2cwsgiutils.broadcast import _messages, interface, utils
 
 __all__ = ["RedisBroadcaster"]
 
 _LOG = logging.getLogger("c2cwsgiutils.broadcast")
 _REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+_Request = tuple[Callable[..., Any], dict[str, Any], str | None]
 
 
 class _Pending:
@@ -48,8 +63,12 @@ class RedisBroadcaster(interface.BaseBroadcaster):
             subscribers of the server it runs on).
         slave: the replica client (kept for compatibility; pub/sub uses the master).
         secret: the key of the message signatures; every process of the service needs the same.
+            Without it the messages are the reference's unsigned JSON.
         subscribers: initial subscriptions, channel → callback.
         connect: subscribe now (``False``: the listener thread subscribes when it starts).
+
+    .. versionchanged:: 6.0
+        Without ``secret`` the messages are unsigned (the reference's), instead of an error.
     """
 
     def __init__(
@@ -62,20 +81,26 @@ class RedisBroadcaster(interface.BaseBroadcaster):
         subscribers: Mapping[str, Callable[..., Any]] | None = None,
         connect: bool = True,
     ) -> None:
-        """Create the broadcaster and start its listener thread."""
-        if not secret:
-            raise ValueError("RedisBroadcaster needs a secret to sign its messages")
+        """Create the broadcaster and start its listener and callback threads."""
         self.pid = os.getpid()
         self._prefix = prefix
         self._master = master
         self._slave = slave
-        self._signer = _signing.Signer(secret)
+        self._codec: _messages.PlainCodec | _messages.SignedCodec = (
+            _messages.SignedCodec(secret) if secret else _messages.PlainCodec()
+        )
         self._lock = threading.Lock()
         self._subscribers: dict[str, Callable[..., Any]] = dict(subscribers or {})
         self._pending: dict[str, _Pending] = {}
-        self._answer_channel = f"{prefix}c2c_answers_{secrets.token_hex(8)}"
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=4, thread_name_prefix="c2c_broadcast_callback"
+        # The answer channel of a broadcast is this base plus an id: one pattern subscription
+        # receives them all, and the id in the channel matches an answer to its broadcast even
+        # when the answer is the reference's bare JSON.
+        self._answer_base = f"{prefix}c2c_answers_{secrets.token_hex(8)}."
+        self._answer_pattern = re.sub(r"([\\*?\[\]^])", r"\\\1", self._answer_base) + "*"
+        self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._closed = threading.Event()
+        self._worker = threading.Thread(
+            target=self._run_callbacks, name="c2c_broadcast_callback", daemon=True
         )
         self._pubsub = master.pubsub(ignore_subscribe_messages=True)
         self._thread = redis_utils.PubSubWorkerThread(
@@ -83,6 +108,7 @@ class RedisBroadcaster(interface.BaseBroadcaster):
         )
         if connect:
             self._try_resync()
+        self._worker.start()
         self._thread.start()
 
     @property
@@ -90,20 +116,23 @@ class RedisBroadcaster(interface.BaseBroadcaster):
         """The prefix of the channel names."""
         return self._prefix
 
-    def _handlers(self) -> dict[str, Callable[[Any], None]]:
+    @property
+    def signed(self) -> bool:
+        """Whether the messages are signed (a secret was given)."""
+        return self._codec.signed
+
+    def _resync(self) -> None:
+        """Subscribe the channels that are not (the subscription may have failed during an outage)."""
         with self._lock:
             channels = [self._prefix + channel for channel in self._subscribers]
         handlers: dict[str, Callable[[Any], None]] = dict.fromkeys(channels, self._on_request)
         handlers[self._prefix + "c2c_dummy"] = _ignore
-        handlers[self._answer_channel] = self._on_answer
-        return handlers
-
-    def _resync(self) -> None:
-        """Subscribe the channels that are not (the subscription may have failed during an outage)."""
         current = set(self._pubsub.channels)
-        missing = {name: handler for name, handler in self._handlers().items() if name not in current}
+        missing = {name: handler for name, handler in handlers.items() if name not in current}
         if missing:
             self._pubsub.subscribe(**missing)
+        if self._answer_pattern not in set(self._pubsub.patterns):
+            self._pubsub.psubscribe(**{self._answer_pattern: self._on_answer})
 
     def _try_resync(self) -> None:
         try:
@@ -134,18 +163,25 @@ class RedisBroadcaster(interface.BaseBroadcaster):
     def broadcast(
         self, channel: str, params: Mapping[str, Any], expect_answers: bool, timeout: float
     ) -> list[Any] | None:
-        """Publish a signed message; with ``expect_answers``, wait up to ``timeout`` s for the answers."""
-        payload: dict[str, Any] = {"channel": self._prefix + channel, "params": dict(params)}
+        """Publish a message; with ``expect_answers``, wait up to ``timeout`` s for the answers."""
+        message: dict[str, Any] = {"params": dict(params)}
         pending = None
         if expect_answers:
-            answer_id = secrets.token_hex(8)
-            payload["answer_to"], payload["answer_id"] = self._answer_channel, answer_id
+            message["answer_channel"] = answer_channel = self._answer_base + secrets.token_hex(8)
             pending = _Pending()
             with self._lock:
-                self._pending[answer_id] = pending
+                self._pending[answer_channel] = pending
+            if threading.current_thread() is self._worker and channel in self._subscribers:
+                _LOG.warning(
+                    "Broadcast on %s from a broadcast callback: the answer of this process comes "
+                    "only after the callback returns, it will be None after %s s",
+                    channel,
+                    timeout,
+                )
         try:
             try:
-                expected = int(self._master.publish(self._prefix + channel, self._signer.seal(payload)))
+                name = self._prefix + channel
+                expected = int(self._master.publish(name, self._codec.seal(name, message)))
             except _REDIS_ERRORS as error:
                 redis_utils.outage.failed("broadcast", error)
                 return self._local(channel, params, expect_answers)
@@ -156,7 +192,7 @@ class RedisBroadcaster(interface.BaseBroadcaster):
         finally:
             if pending is not None:
                 with self._lock:
-                    self._pending.pop(payload["answer_id"], None)
+                    self._pending.pop(message["answer_channel"], None)
 
     @staticmethod
     def _collect(channel: str, pending: _Pending, expected: int, timeout: float) -> list[Any]:
@@ -179,59 +215,80 @@ class RedisBroadcaster(interface.BaseBroadcaster):
         return [answer] if expect_answers else None
 
     def _on_request(self, message: Mapping[str, Any]) -> None:
-        channel = str(message.get("channel"))
-        payload = self._signer.open(channel, message.get("data"))
-        if payload is None or payload.get("channel") != channel:
-            if payload is not None:
-                _LOG.warning(
-                    "Dropped a broadcast message replayed from %s on %s", payload.get("channel"), channel
-                )
+        """In the listener thread: queue the callback, so that callbacks run in receive order."""
+        channel = _text(message.get("channel"))
+        ok, request = self._codec.open(channel, message.get("data"))
+        if not ok:
+            return
+        if not isinstance(request, dict) or not isinstance(request.get("params", {}), dict):
+            _LOG.warning("Dropped a broadcast message on %s that is not a request: %.200r", channel, request)
             return
         with self._lock:
             callback = self._subscribers.get(channel[len(self._prefix) :])
         if callback is None:
             return
-        params = payload.get("params")
-        if not isinstance(params, dict):
-            params = {}
-        self._pool.submit(self._answer, callback, params, payload.get("answer_to"), payload.get("answer_id"))
+        answer_channel = request.get("answer_channel")
+        self._requests.put(
+            (callback, request.get("params", {}), answer_channel if isinstance(answer_channel, str) else None)
+        )
+
+    def _run_callbacks(self) -> None:
+        while True:
+            request = self._requests.get()
+            if request is None or self._closed.is_set():
+                return
+            try:
+                self._answer(*request)
+            except Exception:
+                # Logged, and the next callbacks still run (an answer that JSON cannot encode).
+                swallow("answering a broadcast")
 
     def _answer(
-        self, callback: Callable[..., Any], params: Mapping[str, Any], answer_to: Any, answer_id: Any
+        self, callback: Callable[..., Any], params: Mapping[str, Any], answer_channel: str | None
     ) -> None:
         answer = _call(callback, params)
-        if not isinstance(answer_to, str) or not answer_to.startswith(self._prefix):
+        # Answers go to channels of this service only: a forged request cannot make this
+        # process publish on the channels of another service sharing the Redis.
+        if answer_channel is None or not answer_channel.startswith(self._prefix) or self._closed.is_set():
             return
         try:
-            self._master.publish(
-                answer_to, self._signer.seal({"channel": answer_to, "id": answer_id, "answer": answer})
-            )
+            self._master.publish(answer_channel, self._codec.seal(answer_channel, answer))
         except _REDIS_ERRORS as error:
             redis_utils.outage.failed("broadcast answer", error)
-        except Exception:
-            _LOG.exception("Could not send the answer of a broadcast on %s", answer_to)
 
     def _on_answer(self, message: Mapping[str, Any]) -> None:
-        payload = self._signer.open(self._answer_channel, message.get("data"))
-        if payload is None or payload.get("channel") != self._answer_channel:
+        channel = _text(message.get("channel"))
+        ok, answer = self._codec.open(channel, message.get("data"))
+        if not ok:
             return
         with self._lock:
-            pending = self._pending.get(str(payload.get("id")))
+            pending = self._pending.get(channel)
         if pending is None:
-            _LOG.debug("Late broadcast answer %s ignored", payload.get("id"))
+            _LOG.debug("Late broadcast answer on %s ignored", channel)
             return
         with pending.condition:
-            pending.answers.append(payload.get("answer"))
+            pending.answers.append(answer)
             pending.condition.notify_all()
 
     def close(self) -> None:
-        """Stop the listener thread and the callback pool, and close the pub/sub connection."""
+        """Stop the listener and callback threads and close the pub/sub connection.
+
+        The queued callbacks do not run; the running one may finish (up to 5 s are waited for
+        it), but its answer is not sent: the caller may close the Redis client next.
+        """
+        self._closed.set()
+        self._requests.put(None)
         self._thread.stop()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if threading.current_thread() is not self._worker:
+            self._worker.join(timeout=5)
 
 
 def _ignore(message: Any) -> None:
     del message
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _call(callback: Callable[..., Any], params: Mapping[str, Any]) -> Any:

@@ -3,9 +3,16 @@
 - ``request.c2c_request_id``: the first non-empty header among ``C2C_REQUEST_ID_HEADER`` /
   ``c2c.request_id_header`` (when configured), ``X-Request-ID``, ``X-Correlation-ID``,
   ``Request-ID``, ``X-Varnish`` and ``X-Amzn-Trace-Id``, else a new UUID. The value is kept as
-  sent, except that control characters are removed and it is cut at 200 characters, so that it
-  cannot break a log line or a header. It is echoed on the response, in the configured header
-  (``X-Request-ID`` by default).
+  sent (spaces included, e.g. ``order 1234 from checkout``; only the spaces and tabs around it,
+  which HTTP does not count as part of a header value, are dropped) when it is printable ASCII
+  of at most 200 characters. Any other value (a control character such as CR, LF, NUL, DEL or
+  a C1 control; a character outside ASCII; more than 200 characters) is replaced by a new UUID,
+  and a WARNING names the header and shows the rejected value escaped and cut to 64 characters:
+  an id must not break a log line, a response header or the headers of outgoing calls, and it
+  must look the same in all of them. Non-ASCII text is refused because WSGI gives header bytes
+  as latin-1: bytes of UTF-8 text would reach the logs as other characters (or as C1 controls),
+  so such an id could not be searched for. The id is echoed on the response, in the configured
+  header (``X-Request-ID`` by default).
 - W3C ``traceparent``: a valid incoming header gives the trace id and the ``sampled`` flag; an
   absent or invalid one (bad format, all-zero ids) starts a new trace. The request gets its own
   span id; ``(trace_id, span_id, flags)`` is the current trace while the request is handled, and
@@ -20,11 +27,15 @@
 
 .. versionadded:: 6.0
 .. versionchanged:: 6.2
-   ``traceparent``, bounded request ids, observers of outgoing calls.
+   ``traceparent``, bounded request ids, observers of outgoing calls. An incoming id that is not
+   printable ASCII (control or non-ASCII characters) or is longer than 200 characters is replaced
+   by a new UUID (logged) instead of being cleaned; printable ids, spaces included, are kept as
+   sent.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -42,9 +53,15 @@ __all__ = [
 
 _DEFAULT_HEADERS = ("X-Request-ID", "X-Correlation-ID", "Request-ID", "X-Varnish", "X-Amzn-Trace-Id")
 _MAX_ID_LENGTH = 200
-# C0 and C1 control characters (WSGI headers are latin-1 strings), deleted by str.translate.
-_CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
+# Characters of a rejected id shown in its log line: enough to recognise the client.
+_SHOWN_LENGTH = 64
+# Spaces and tabs around a header value are not part of it (RFC 9110, 5.5); servers usually drop
+# them, and requests refuses to send a header value that starts with one.
+_OWS = " \t"
 _ENVIRON_KEYS = "c2cwsgiutils.request_tracking.environ_keys"
+# Set in the environ by the request id when it replaced the client's: (header, rejected value).
+_REJECTED = "c2cwsgiutils.request_tracking.rejected_id"
+_LOG = logging.getLogger("c2cwsgiutils.request_tracking")
 
 
 @_settings.frozen_dataclass
@@ -82,15 +99,43 @@ def _environ_key(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
 
 
+def _is_valid_id(value: str) -> bool:
+    # Printable ASCII, space included: it goes verbatim, and the same, into a response header,
+    # the headers of outgoing calls and every log line.
+    return len(value) <= _MAX_ID_LENGTH and value.isascii() and value.isprintable()
+
+
 def _request_id(request: Any) -> str:
     environ = request.environ
-    for key in request.registry[_ENVIRON_KEYS]:
+    for key, header in request.registry[_ENVIRON_KEYS]:
         value = environ.get(key)
         if value:
-            cleaned = str(value)[:_MAX_ID_LENGTH].translate(_CONTROL).strip()
-            if cleaned:
-                return cleaned
+            value = str(value).strip(_OWS)
+            if not value:
+                continue  # a blank header is as good as none: the next one may have the id
+            if _is_valid_id(value):
+                return value
+            # Not logged here: the log line's request fields read this very property. The tween
+            # logs it once the new id is known.
+            environ[_REJECTED] = (header, value)
+            break
     return _traceparent.new_request_id()
+
+
+def _log_rejected(rejected: tuple[str, str], request_id: str) -> None:
+    header, value = rejected
+    reason = (
+        f"longer than {_MAX_ID_LENGTH} characters"
+        if len(value) > _MAX_ID_LENGTH
+        else "not printable ASCII (control or non-ASCII characters)"
+    )
+    # ascii() escapes every control and non-ASCII character: the log line stays one safe line.
+    shown = ascii(value[:_SHOWN_LENGTH])
+    if len(value) > _SHOWN_LENGTH:
+        shown += f"... ({len(value)} characters)"
+    _LOG.warning(
+        "The request id of the %s header is %s; replaced by %s: %s", header, reason, request_id, shown
+    )
 
 
 def request_tracking_tween_factory(handler: Callable[[Any], Any], registry: Any) -> Callable[[Any], Any]:
@@ -106,6 +151,14 @@ def request_tracking_tween_factory(handler: Callable[[Any], Any], registry: Any)
         trace = _traceparent.for_request(request.environ.get("HTTP_TRACEPARENT"))
         trace_token = current_trace.set(trace)
         try:
+            try:
+                # Decided now, so that a replaced client id is logged once, before the view logs.
+                request_id = request.c2c_request_id
+                rejected = request.environ.pop(_REJECTED, None)
+                if rejected is not None:
+                    _log_rejected(rejected, request_id)
+            except Exception:  # logged: the request goes on, its id is decided again if needed
+                swallow("deciding the request id")
             response = handler(request)
             try:
                 set_headers(
@@ -159,7 +212,7 @@ def includeme(config: Any = None) -> None:
     if config is None:
         return
     config.registry[_requests.REGISTRY_KEY] = outgoing
-    config.registry[_ENVIRON_KEYS] = tuple(_environ_key(name) for name in conf.id_headers)
+    config.registry[_ENVIRON_KEYS] = tuple((_environ_key(name), name) for name in conf.id_headers)
     config.add_request_method(_request_id, "c2c_request_id", reify=True)
     # Under the proxy header processing when it is there: nothing before it reads the request.
     config.add_tween(

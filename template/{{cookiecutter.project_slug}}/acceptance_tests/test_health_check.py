@@ -40,8 +40,12 @@ def test_every_check(connection: Connection, services: list[str]) -> None:
 
 
 def test_versions(connection: Connection) -> None:
-    """``/c2c/versions.json`` tells the git hash given to the build and the installed packages."""
-    versions = get_c2c(connection, "versions.json")
+    """``/c2c/versions.json`` tells the git hash and the installed packages, to whoever has the secret."""
+    connection.get_raw(
+        "c2c/versions.json", expected_status=403, cors=False, cache_expected=CacheExpected.DONT_CARE
+    )
+    secret = os.environ.get("C2C_SECRET", "change-me")
+    versions = get_c2c(connection, "versions.json", headers={"X-API-Key": secret})
     assert versions["main"]["git_hash"] == os.environ.get("GIT_HASH", versions["main"]["git_hash"])
     assert versions["main"]["git_hash"]
     assert "c2cwsgiutils" in versions["packages"]

@@ -1,0 +1,25 @@
+"""A c2cwsgiutils 6 service as the reference README writes it: its own main, ini and gunicorn.conf.py."""
+
+from pyramid.config import Configurator
+
+import c2cwsgiutils.health_check
+from c2cwsgiutils import services
+
+hello_service = services.create("hello", "/hello")
+
+
+@hello_service.get()
+def hello_get(request):
+    """Answer with the request id the library gave the request."""
+    return {"hello": "world", "request_id": request.c2c_request_id}
+
+
+def main(global_config, **settings):
+    """The main function of the README."""
+    del global_config
+    config = Configurator(settings=settings)
+    config.include("c2cwsgiutils.pyramid")
+    config.scan(__name__)
+    health_check = c2cwsgiutils.health_check.HealthCheck(config)
+    health_check.add_custom_check("custom", lambda request: "happy", level=2)
+    return config.make_wsgi_app()
