@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from c2cwsgiutils import _events, _extras, _request_class
+from c2cwsgiutils import _events, _extras, _request_class, _versions
 
 __all__ = ["includeme"]
 
@@ -34,7 +34,12 @@ CAPABILITIES = (
 
 
 def includeme(config: Any) -> None:
-    """Include every default capability of the library."""
+    """Include every default capability of the library.
+
+    Raises:
+        _versions.OutdatedDependencyError: an installed dependency is older than the library's floor.
+    """
+    _versions.check()
     logging.captureWarnings(True)
     config.include("c2cwsgiutils.sentry")
     config.add_settings(handle_exceptions=False)

@@ -428,3 +428,25 @@ def test_the_request_session_takes_part_in_the_request_transaction(items, engine
         session.add(_Item(name="own"))
         session.commit()
     assert _count(items.url_rw, "own") == 1
+
+
+def test_a_failing_sql_request_id_never_fails_the_request(items, engines, monkeypatch, caplog):
+    """Setting application_name that raises is logged once per cause; the requests answer."""
+    import logging
+
+    import webtest
+
+    from c2cwsgiutils import _safety
+
+    monkeypatch.setattr(_safety, "reraise_internal_errors", False)
+
+    def fail(connection, request):
+        raise TypeError("an unexpected request id")
+
+    monkeypatch.setattr(db, "_execute_set_application_name", fail)
+    client = webtest.TestApp(_make_app(items, engines, settings={"c2c.sql_request_id": "true"}))
+    with caplog.at_level(logging.DEBUG, logger="c2cwsgiutils"):
+        for _ in range(3):
+            assert client.get("/who").json == {"user": "app_ro"}
+    failures = [r for r in caplog.records if "application_name" in r.getMessage()]
+    assert [r.levelname for r in failures] == ["ERROR", "DEBUG", "DEBUG"]

@@ -250,3 +250,24 @@ def test_invalid_sentry_level_fails_at_startup(monkeypatch):
     with pytest.raises(ConfigurationError, match="SENTRY_LEVEL"):
         sentry.includeme()
     assert not sentry.is_enabled()
+
+
+def test_a_failing_tagging_never_fails_the_request(sentry_app, monkeypatch, caplog):
+    """Tagging that raises (an SDK without the API it needs) is logged once; every request answers."""
+    import sentry_sdk
+
+    from c2cwsgiutils import _safety
+
+    app, _ = sentry_app
+    monkeypatch.setattr(_safety, "reraise_internal_errors", False)
+
+    def set_tag(key, value):
+        raise AttributeError("module 'sentry_sdk' has no attribute 'set_tag'")
+
+    monkeypatch.setattr(sentry_sdk, "set_tag", set_tag)
+    with caplog.at_level(logging.DEBUG, logger="c2cwsgiutils"):
+        for _ in range(3):
+            assert app.get("/log").json == {"status": 200}
+    failures = [r for r in caplog.records if "tagging the Sentry events" in r.getMessage()]
+    assert [r.levelname for r in failures] == ["ERROR", "DEBUG", "DEBUG"]
+    assert failures[0].exc_info is not None
