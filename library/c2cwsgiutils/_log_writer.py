@@ -17,7 +17,8 @@ time of the write itself), and the thread wakes once per batch. Guarantees:
 - a forked child starts empty (its parent writes the lines it had), with its own thread.
 
 A process that ends without running its exit handlers (``SIGKILL``, ``os._exit``, ``exec``) loses
-the lines of its last ``interval``; ``C2C_LOG_FLUSH_INTERVAL=0`` makes every write synchronous again.
+the lines of its last ``interval``: that is why batching is off unless ``C2C_LOG_FLUSH_INTERVAL``
+(or the handler's ``flush_interval``) asks for it.
 """
 
 from __future__ import annotations

@@ -511,8 +511,12 @@ def _serialize(record: logging.LogRecord, newline: bool) -> bytes:  # hot path: 
         return _dumps(data, _OPTIONS_NEWLINE if newline else _OPTIONS)
 
 
-DEFAULT_FLUSH_INTERVAL = 0.05
-"""Seconds a line of :class:`JsonLogHandler` may wait to be written with the next ones (see the class)."""
+DEFAULT_FLUSH_INTERVAL = 0.0
+"""Seconds a line of :class:`JsonLogHandler` may wait to be written with the next ones (see the class).
+
+0: a line is written when it is logged, so that a process killed at once (the OOM killer's
+``SIGKILL``) leaves the lines that explain it. Batching is an explicit choice.
+"""
 
 _FLUSH_INTERVAL_ENV = "C2C_LOG_FLUSH_INTERVAL"
 
@@ -551,18 +555,19 @@ class JsonLogHandler(logging.StreamHandler):  # type: ignore[type-arg]  # IO[str
 
     Non-ASCII text is written as is (UTF-8). The ``formatter`` of the ini file is ignored.
 
-    On a stream with a file descriptor (stdout, stderr, a file), the lines are written by a thread
-    of the process, in one write per batch, ``flush_interval`` seconds after the first line of the
-    batch (``c2cwsgiutils._log_writer``): a write is a system call, which releases the GIL and
-    hands a multi-threaded worker to its other threads and back on every record. Lines keep their
-    order; ``flush()`` (called by ``logging.shutdown`` at exit) writes what is pending. A process
-    killed without exiting (``SIGKILL``) loses the lines of its last interval. With an interval of
-    0, or on an in-memory stream, every record is written and flushed before ``emit`` returns.
+    By default every record is written and flushed before ``emit`` returns. With a
+    ``flush_interval`` (or ``C2C_LOG_FLUSH_INTERVAL``) above 0, on a stream with a file descriptor
+    (stdout, stderr, a file), the lines are written by a thread of the process, in one write per
+    batch, ``flush_interval`` seconds after the first line of the batch
+    (``c2cwsgiutils._log_writer``): a write is a system call, which releases the GIL and hands a
+    multi-threaded worker to its other threads and back on every record. Lines keep their order;
+    ``flush()`` (called by ``logging.shutdown`` at exit) writes what is pending; but a process
+    killed without exiting (``SIGKILL``, the OOM killer) loses the lines of its last interval.
 
     Args:
         stream: the text stream to write to.
         flush_interval: seconds a line may wait (default: ``C2C_LOG_FLUSH_INTERVAL``, else
-            :data:`DEFAULT_FLUSH_INTERVAL`); ``0`` writes each record at once.
+            :data:`DEFAULT_FLUSH_INTERVAL`, 0); ``0`` writes each record at once.
     """
 
     def __init__(self, stream: IO[str] | None = None, flush_interval: float | None = None) -> None:

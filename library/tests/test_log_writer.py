@@ -142,11 +142,15 @@ def test_a_bad_interval_is_a_clear_error(monkeypatch, value):
         JsonLogHandler(sys.stderr)
 
 
-def test_the_default_interval(monkeypatch, log_file):
+def test_by_default_a_line_is_written_when_it_is_logged(monkeypatch, log_file):
+    """Without C2C_LOG_FLUSH_INTERVAL, the line is in the file before ``emit`` returns (no batch)."""
     stream, _ = log_file
     monkeypatch.delenv("C2C_LOG_FLUSH_INTERVAL", raising=False)
     handler = JsonLogHandler(stream)
-    assert handler._flush_interval == DEFAULT_FLUSH_INTERVAL == 0.05
+    assert handler._flush_interval == DEFAULT_FLUSH_INTERVAL == 0
+    handler.handle(logging.makeLogRecord({"msg": "written now", "levelno": logging.INFO}))
+    with open(stream.name, encoding="utf-8") as written:
+        assert '"msg":"written now"' in written.read()
     handler.close()
 
 

@@ -480,3 +480,44 @@ def test_scrape_archives_the_files_of_processes_that_are_gone(tmp_path, monkeypa
     assert _collect(tmp_path, collector)[("jobs_total", (("kind", "a"),))] == 11
     assert len(os.listdir(tmp_path)) == 4  # the live worker's files stay
     assert _collect(tmp_path, collector)[("live_gauge", (("pid", str(live[0])),))] == 1
+
+
+_WRITER = """
+import sys, time
+from prometheus_client import Histogram
+histogram = Histogram("torn_seconds", "written while scraped", ["route"])
+series = histogram.labels(route="hello")
+print("ready", flush=True)
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline:
+    for _ in range(100):
+        series.observe(0.003)
+"""
+
+
+def test_a_scrape_never_reads_a_histogram_value_that_goes_down(tmp_path, monkeypatch):
+    """A worker observes while the master scrapes its file: _sum, _count and buckets never decrease."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, "3"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    collector = _prometheus_multiproc.ArchivingCollector(str(tmp_path))
+    last: dict[tuple, float] = {}
+    decreases = []
+    scrapes = 0
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        while writer.poll() is None and scrapes < 20_000:
+            scrapes += 1
+            for key, value in _collect(tmp_path, collector).items():
+                if key[0].startswith("torn_seconds"):
+                    if value < last.get(key, 0.0):
+                        decreases.append((key, last[key], value))
+                    last[key] = value
+    finally:
+        writer.wait(timeout=30)
+        writer.stdout.close()
+    assert scrapes > 10
+    assert last[("torn_seconds_count", (("route", "hello"),))] > 0
+    assert decreases == []

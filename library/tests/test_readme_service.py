@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -152,3 +153,18 @@ def test_readme_service_console_access_lines_hide_the_secret(tmp_path):
     assert len(access) == 3 + 1, output  # and the readiness probe of _start
     assert _SECRET not in output
     assert all("secret=***" in line for line in access if "/c2c?" in line)
+
+
+def test_a_line_logged_before_a_sigkill_is_in_the_output(tmp_path):
+    """The OOM killer's SIGKILL right after a view logged: the view's JSON line is in the output."""
+    process, base, _, log_path = _start(tmp_path, "json", max_requests=1000)
+    killed = []
+    try:
+        for number in range(5):
+            answer = _get(f"{base}/hello", [], headers={"X-Request-ID": f"killed {number}"}).json()
+            os.kill(answer["pid"], signal.SIGKILL)  # no exit handler runs, no flush
+            killed.append(answer["request_id"])
+    finally:
+        output = _stop(process, log_path)
+    views = [json.loads(line) for line in output.splitlines() if "hello from the view of" in line]
+    assert [line["request_id"] for line in views] == killed

@@ -1,17 +1,22 @@
 """A c2cwsgiutils 6 service as the reference README writes it: its own main, ini and gunicorn.conf.py."""
 
+import logging
+import os
+
 from pyramid.config import Configurator
 
 import c2cwsgiutils.health_check
 from c2cwsgiutils import services
 
+_LOG = logging.getLogger(__name__)
 hello_service = services.create("hello", "/hello")
 
 
 @hello_service.get()
 def hello_get(request):
-    """Answer with the request id the library gave the request."""
-    return {"hello": "world", "request_id": request.c2c_request_id}
+    """Log a line, then answer with the request id the library gave the request and the worker's pid."""
+    _LOG.info("hello from the view of %s", request.c2c_request_id)
+    return {"hello": "world", "request_id": request.c2c_request_id, "pid": os.getpid()}
 
 
 def main(global_config, **settings):
