@@ -49,3 +49,26 @@ def test_disabled_by_setting(registry):
     """C2C_TRACK_REDIS=false leaves the redis client untouched."""
     testing.make_app({"c2c.track_redis": "false"}, includes=("c2cwsgiutils.redis_stats",))
     assert not hasattr(redis.client.Redis.execute_command, "_c2cwsgiutils_original")
+
+
+def test_a_failing_timing_never_fails_the_command(registry, redis_url, monkeypatch):
+    """Timing that raises (a metrics bug) is logged once per cause; every command answers."""
+    import logging
+
+    from c2cwsgiutils import _safety
+
+    monkeypatch.setattr(_safety, "reraise_internal_errors", False)
+    redis_stats.includeme()
+
+    def broken():
+        raise RuntimeError("no metrics today")
+
+    monkeypatch.setattr(_metrics, "get", broken)
+    client = redis.Redis.from_url(redis_url)
+    with testing.capture_logs("c2cwsgiutils", level=logging.DEBUG) as records:
+        for number in range(3):
+            assert client.set("key", str(number))
+            assert client.get("key") == str(number).encode()
+    client.close()
+    failures = [r for r in records if "timing a Redis command" in r.getMessage()]
+    assert [r.levelname for r in failures] == ["ERROR"] + ["DEBUG"] * 5
