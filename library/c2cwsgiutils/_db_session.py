@@ -19,6 +19,8 @@ from sqlalchemy.sql.elements import TextClause
 _LOG = logging.getLogger("c2cwsgiutils.db")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READ_TEXT = re.compile(r"\s*(SELECT|WITH|SHOW|EXPLAIN)\b", re.IGNORECASE)
+# A row-locking read (SELECT ... FOR UPDATE / SHARE): a read-only replica refuses it.
+_LOCKING = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b", re.IGNORECASE)
 
 
 def engine_name(engine: sqlalchemy.engine.Engine) -> str:
@@ -59,11 +61,21 @@ class C2CSession(sqlalchemy.orm.Session):
 
     _c2c_replica: sqlalchemy.engine.Engine | None = None
     _c2c_primary: sqlalchemy.engine.Engine | None = None
+    _c2c_flushing = False
 
     def route_reads(self, replica: sqlalchemy.engine.Engine, primary: sqlalchemy.engine.Engine) -> None:
         """Send reads to ``replica`` until something goes to ``primary``; then everything goes there."""
         self._c2c_replica = replica
         self._c2c_primary = primary
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        """Flush; every statement of a flush (its reads included) goes to the primary."""
+        flushing = self._c2c_flushing
+        self._c2c_flushing = True
+        try:
+            super().flush(objects)
+        finally:
+            self._c2c_flushing = flushing
 
     @property
     def stays_on_primary(self) -> bool:
@@ -82,7 +94,7 @@ class C2CSession(sqlalchemy.orm.Session):
         replica, primary = self._c2c_replica, self._c2c_primary
         if primary is None or bind is not None:
             return super().get_bind(mapper, clause=clause, bind=bind, **kw)
-        if replica is not None and not self._flushing and _is_read(clause):
+        if replica is not None and not self._c2c_flushing and _is_read(clause, primary.dialect):
             return replica
         if replica is not None:
             _LOG.debug("Read-your-writes: the rest of this session uses the primary")
@@ -90,11 +102,13 @@ class C2CSession(sqlalchemy.orm.Session):
         return primary
 
 
-def _is_read(clause: Any) -> bool:
+def _is_read(clause: Any, dialect: sqlalchemy.engine.Dialect) -> bool:
+    """Whether the replica can run ``clause``: a read that locks no row."""
     if isinstance(clause, dml.UpdateBase):
         return False
-    if isinstance(clause, selectable.SelectBase):  # SELECT ... FOR UPDATE locks rows: primary
-        return getattr(clause, "_for_update_arg", None) is None
+    if isinstance(clause, selectable.SelectBase):
+        # SQLAlchemy has no public accessor for with_for_update(): its SQL shows it.
+        return not _LOCKING.search(str(clause.compile(dialect=dialect)))
     if isinstance(clause, TextClause):
-        return bool(_READ_TEXT.match(clause.text))
+        return bool(_READ_TEXT.match(clause.text)) and not _LOCKING.search(clause.text)
     return False

@@ -3,10 +3,10 @@
 ``init(config, "sqlalchemy", "sqlalchemy_slave")`` builds the engines from the settings
 ``sqlalchemy.url``, ``sqlalchemy.pool_size``, ... (and ``sqlalchemy_slave.*``), and adds
 ``request.dbsession``: a session joined to the request transaction (``request.tm``, pyramid_tm
-with an explicit manager and zope.sqlalchemy), committed or aborted at the end of the request.
-The setting ``tm.manager_hook`` is ``pyramid_tm.explicit_manager``'s equivalent whose transaction
-begins when the request first uses it (``c2cwsgiutils._tm``): requests that never touch it skip
-the work of an empty transaction.
+with ``tm.manager_hook = pyramid_tm.explicit_manager`` and ``zope.sqlalchemy.register``),
+committed at the end of the request, aborted when the view raises, answers an error or dooms the
+transaction. The session is closed with its transaction, so even a request that only reads gives
+its connection back to the pool (rolled back there) instead of leaving it idle in transaction.
 
 The engine of a request is chosen from ``"<METHOD> <request.path>"``:
 
@@ -26,7 +26,7 @@ Options (see the settings table of the README):
 - ``C2C_SQL_REQUEST_ID`` / ``c2c.sql_request_id`` (a real boolean, off by default): inside a
   request, each database transaction sets PostgreSQL's ``application_name`` to the request id
   (local to the transaction), so that ``log_line_prefix = '%a '`` and ``pg_stat_activity`` show
-  it. When off, nothing is installed (no extra round trip).
+  it: one more round trip per database transaction. When off, nothing is installed.
 
 Test hooks: the setting ``dbengine`` (an ``Engine``) replaces both engines;
 ``request.environ["app.dbsession"]`` replaces ``request.dbsession``.
@@ -48,7 +48,7 @@ from typing import Any
 import sqlalchemy
 import sqlalchemy.orm
 
-from c2cwsgiutils import _context, _settings, _zope_join
+from c2cwsgiutils import _context, _settings
 from c2cwsgiutils._db_session import C2CSession, compile_patterns, set_engine_name, wants_readwrite
 from c2cwsgiutils._db_session import engine_name as _engine_name
 from c2cwsgiutils._safety import swallow
@@ -260,13 +260,9 @@ def get_tm_session_pyramid(
     """A new session for ``request`` (engine chosen from it) joined to ``transaction_manager``."""
     import zope.sqlalchemy
 
-    if isinstance(session_factory, SessionFactory):
-        session: sqlalchemy.orm.Session = session_factory(request)
-        # Listeners installed once on the factory's session class, not seven per session.
-        _zope_join.join(session, session_factory.class_, transaction_manager)
-    else:
-        session = session_factory()
-        zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
+    is_ours = isinstance(session_factory, SessionFactory)
+    session: sqlalchemy.orm.Session = session_factory(request) if is_ours else session_factory()
+    zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
     return session
 
 
@@ -289,45 +285,13 @@ def _engines(
 _FORMAT_DRIVERS = frozenset({"psycopg", "psycopg2"})
 
 
-def _begin_with_application_name(dbapi_connection: Any, name: str) -> bool:
-    """Start the transaction of a psycopg 3 connection and set its ``application_name`` at once.
-
-    psycopg sends ``BEGIN`` alone before the first statement of a transaction, then the
-    ``set_config`` would be a second round trip. When the connection has not started its
-    transaction and uses psycopg's plain ``BEGIN`` (no isolation level, read-only or deferrable
-    option, no pipeline), both go in one simple query: psycopg then sees the transaction started
-    and sends no ``BEGIN`` of its own. Returns ``False`` (nothing changed) in any other case.
-    """
-    pgconn = getattr(dbapi_connection, "pgconn", None)
-    if pgconn is None or not hasattr(pgconn, "exec_"):
-        return False
-    from psycopg import pq
-
-    if (
-        dbapi_connection.autocommit
-        or pgconn.transaction_status != pq.TransactionStatus.IDLE
-        or pgconn.pipeline_status != pq.PipelineStatus.OFF
-        or dbapi_connection.isolation_level is not None
-        or dbapi_connection.read_only is not None
-        or dbapi_connection.deferrable is not None
-    ):
-        return False
-    literal = pq.Escaping(pgconn).escape_literal(name.encode())
-    result = pgconn.exec_(b"BEGIN; SELECT set_config('application_name', " + literal + b", true)")
-    if result.status == pq.ExecStatus.TUPLES_OK and pgconn.transaction_status == pq.TransactionStatus.INTRANS:
-        return True
-    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
-        pgconn.exec_(b"ROLLBACK")  # leave it as it was: the ordinary path raises the driver's error
-    return False
-
-
 def _set_application_name(session: Any, transaction: Any, connection: Any) -> None:
     """``after_begin`` listener: the request id becomes the transaction's ``application_name``.
 
-    With psycopg 3 it usually travels with the transaction's ``BEGIN`` (no extra round trip);
-    otherwise the statement goes to the driver's cursor (psycopg, psycopg2), which avoids
-    SQLAlchemy's execution machinery (events, result objects). It is not an application
-    statement: the SQL metrics do not count it.
+    ``set_config(..., true)`` is local to the transaction, so a pooled connection never carries
+    a previous request's id. With psycopg and psycopg2 the statement goes through the DBAPI
+    cursor: it is not an application statement, so SQLAlchemy's events (the SQL metrics, the SQL
+    profiler) do not see it.
     """
     del session, transaction
     request = _context.current_request.get()
@@ -342,10 +306,7 @@ def _set_application_name(session: Any, transaction: Any, connection: Any) -> No
 def _execute_set_application_name(connection: Any, request: Any) -> None:
     name = str(request.c2c_request_id).encode()[:_APPLICATION_NAME_MAX].decode(errors="ignore")
     if connection.dialect.driver in _FORMAT_DRIVERS:
-        dbapi_connection = connection.connection.dbapi_connection
-        if _begin_with_application_name(dbapi_connection, name):
-            return
-        cursor = dbapi_connection.cursor()
+        cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.execute("SELECT set_config('application_name', %s, true)", (name,))
         finally:
@@ -378,10 +339,9 @@ def init(
     """
     import pyramid_tm
 
-    from c2cwsgiutils import _tm
-
-    # pyramid_tm.explicit_manager's manager, whose transaction starts when a request first uses it.
-    config.add_settings({"tm.manager_hook": _tm.explicit_manager})
+    # One explicit manager per request (request.tm): a session or code that uses it outside the
+    # request's transaction fails loudly instead of beginning a transaction nobody ends.
+    config.add_settings({"tm.manager_hook": pyramid_tm.explicit_manager})
     config.include(pyramid_tm)
     rw_engine, ro_engine = _engines(config, master_prefix, slave_prefix)
     conf = _settings.get(config.registry, DbSettings)

@@ -225,6 +225,64 @@ def test_read_your_writes_keeps_the_request_on_the_primary_after_a_write(items, 
     assert client.get("/who").json == {"user": "app_ro"}
 
 
+@pytest.mark.parametrize("how", ["orm", "text"])
+def test_read_your_writes_sends_locking_reads_to_the_primary(items, engines, how):
+    """A ``SELECT ... FOR UPDATE`` (ORM or text) of a replica session goes to the primary, which can lock."""
+    import webtest
+
+    def lock(request):
+        session = request.dbsession
+        users = [session.execute(sqlalchemy.text("SELECT current_user")).scalar()]
+        if how == "orm":
+            session.execute(sqlalchemy.select(_Item).with_for_update(nowait=True)).all()
+        else:
+            session.execute(sqlalchemy.text("SELECT id FROM item FOR SHARE")).all()
+        users.append(session.execute(sqlalchemy.text("SELECT current_user")).scalar())
+        return {"users": users}
+
+    def configure(config):
+        factory = db.init(config, "sqlalchemy", "sqlalchemy_slave")
+        engines.extend({factory.rw_engine, factory.ro_engine})
+        config.add_route("lock", "/lock")
+        config.add_view(lock, route_name="lock", renderer="fast_json")
+
+    settings = {
+        "sqlalchemy.url": items.url_rw,
+        "sqlalchemy_slave.url": items.url_ro,
+        "c2c.db.read_your_writes": "true",
+    }
+    client = webtest.TestApp(testing.make_app(settings, configure=configure))
+    assert client.get("/lock").json == {"users": ["app_ro", "app_rw"]}
+
+
+def test_read_your_writes_flushes_on_the_primary(items, engines):
+    """An ORM write of a replica session is flushed, and read back, on the primary; then committed."""
+    import webtest
+
+    def add(request):
+        session = request.dbsession
+        users = [session.execute(sqlalchemy.text("SELECT current_user")).scalar()]
+        session.add(_Item(name="flushed"))
+        found = session.execute(sqlalchemy.select(_Item.name).where(_Item.name == "flushed")).scalar()
+        users.append(session.execute(sqlalchemy.text("SELECT current_user")).scalar())
+        return {"users": users, "found": found}
+
+    def configure(config):
+        factory = db.init(config, "sqlalchemy", "sqlalchemy_slave")
+        engines.extend({factory.rw_engine, factory.ro_engine})
+        config.add_route("add", "/add")
+        config.add_view(add, route_name="add", renderer="fast_json")
+
+    settings = {
+        "sqlalchemy.url": items.url_rw,
+        "sqlalchemy_slave.url": items.url_ro,
+        "c2c.db.read_your_writes": "true",
+    }
+    client = webtest.TestApp(testing.make_app(settings, configure=configure))
+    assert client.get("/add").json == {"users": ["app_ro", "app_rw"], "found": "flushed"}
+    assert _count(items.url_rw, "flushed") == 1
+
+
 def test_read_your_writes_is_off_by_default(items, engines):
     """Without the option the write of a GET request goes to the replica and fails."""
     import webtest
@@ -274,21 +332,28 @@ def test_sql_request_id_keeps_quotes_and_the_isolation_level(items, engines):
     }
 
 
-def test_begin_with_application_name_is_one_query(items):
-    """The transaction of a psycopg 3 connection starts with its name; other connections are left alone."""
-    with psycopg.connect(_postgres_url(items.url_rw)) as conn:
-        assert db._begin_with_application_name(conn, "req-'1") is True
-        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
-        assert conn.execute("SHOW application_name").fetchone() == ("req-'1",)
-        conn.rollback()
-        assert conn.execute("SHOW application_name").fetchone() != ("req-'1",)
-        conn.rollback()
-        conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
-        assert db._begin_with_application_name(conn, "req-2") is False
-        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    with psycopg.connect(_postgres_url(items.url_rw), autocommit=True) as conn:
-        assert db._begin_with_application_name(conn, "req-3") is False
-        assert conn.execute("SHOW application_name").fetchone() != ("req-3",)
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_sql_request_id_with_each_driver_lasts_one_transaction(items, engines, driver):
+    """With psycopg 3 and psycopg2 the id is the ``application_name``; the pooled connection forgets it."""
+    import webtest
+
+    pytest.importorskip(driver)
+    settings = {
+        "sqlalchemy.url": f"postgresql+{driver}://" + items.url_rw.split("://", 1)[1],
+        "sqlalchemy_slave.url": f"postgresql+{driver}://" + items.url_ro.split("://", 1)[1],
+        "c2c.sql_request_id": "true",
+    }
+    app = _make_app(items, engines, settings=settings)
+    client = webtest.TestApp(app)
+    assert client.get("/app_name", headers={"X-Request-ID": f"{driver}-1"}).json == {"name": f"{driver}-1"}
+    assert client.post("/app_name", headers={"X-Request-ID": f"{driver}-2"}).json == {"name": f"{driver}-2"}
+    factory = app.registry["test.factory"]
+    assert factory.ro_engine.dialect.driver == driver
+    with factory.ro_engine.connect() as connection:  # the pooled connection of the GET request
+        name = connection.exec_driver_sql(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+        )
+        assert name.scalar() != f"{driver}-1"
 
 
 @pytest.mark.parametrize("value", [None, "false"])

@@ -1,113 +1,165 @@
-"""The per-request transaction manager of ``db.init`` (``_tm.LazyTransactionManager``)."""
+"""The request transaction of ``db.init`` (pyramid_tm with an explicit manager, zope.sqlalchemy)."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
+import sqlalchemy
+import transaction
 import transaction.interfaces
 import webtest
+import zope.sqlalchemy
 from pyramid.httpexceptions import HTTPBadRequest
 
-from c2cwsgiutils import _tm, testing
+from c2cwsgiutils import db, testing
 
 
-class _Synch:
-    def __init__(self):
-        self.events = []
-
-    def newTransaction(self, txn):  # noqa: N802  # the interface's name
-        self.events.append(("new", txn))
-
-    def beforeCompletion(self, txn):  # noqa: N802
-        self.events.append(("before", txn))
-
-    def afterCompletion(self, txn):  # noqa: N802
-        self.events.append(("after", txn))
+@pytest.fixture
+def items(postgresql):
+    """The table ``item`` created by the read/write role (readable by the read-only role)."""
+    with psycopg.connect(_libpq(postgresql.url_rw), autocommit=True) as conn:
+        conn.execute("CREATE TABLE item (id serial PRIMARY KEY, name text NOT NULL)")
+    return postgresql
 
 
-def test_a_transaction_begins_when_first_used():
-    """The begun transaction gets the recorded note and user when something asks for it."""
-    manager = _tm.LazyTransactionManager()
-    assert manager.explicit is True
-    with pytest.raises(transaction.interfaces.NoTransaction):
-        manager.get()
-    pending = manager.begin()
-    pending.note("/path")
-    pending.user = "alice"
-    with pytest.raises(transaction.interfaces.AlreadyInTransaction):
-        manager.begin()
-    assert manager.isDoomed() is False
-    real = manager.get()
-    assert isinstance(real, transaction.Transaction)
-    assert real.description == "/path"
-    assert real.user == "alice"
-    assert manager.get() is real
-    pending.note("more")  # the pending transaction now forwards to the real one
-    assert pending.description == "/path\nmore"
-    committed = []
-    real.addAfterCommitHook(committed.append)
-    manager.commit()
-    assert committed == [True]
-    with pytest.raises(transaction.interfaces.NoTransaction):
-        manager.get()
+@pytest.fixture
+def factories():
+    """Session factories of the applications built by the test; their engines are disposed at the end."""
+    created = []
+    yield created
+    for factory in created:
+        factory.rw_engine.dispose()
+        factory.ro_engine.dispose()
 
 
-def test_an_unused_transaction_ends_without_work():
-    """Committing or aborting a transaction nobody used ends it; a new one can begin."""
-    manager = _tm.LazyTransactionManager()
-    manager.begin().note("/health")
-    manager.commit()
-    with pytest.raises(transaction.interfaces.NoTransaction):
-        manager.get()
-    manager.begin()
-    manager.abort()
-    manager.begin()
-    manager.doom()  # needs the transaction: it begins, doomed
-    assert manager.isDoomed() is True
-    with pytest.raises(transaction.interfaces.DoomedTransaction):
-        manager.commit()
-    manager.abort()
+def _libpq(url):
+    """The libpq form of a SQLAlchemy URL (without ``+driver``)."""
+    return "postgresql://" + url.split("://", 1)[1]
 
 
-def test_synchronizers_see_every_transaction_they_are_registered_in():
-    """A synchronizer registered while the transaction is pending sees it begin and complete."""
-    manager = _tm.LazyTransactionManager()
-    synch = _Synch()
-    manager.begin()
-    manager.registerSynch(synch)
-    real = manager.get()
-    manager.commit()
-    assert synch.events == [("new", real), ("before", real), ("after", real)]
+def _count(url, name):
+    with psycopg.connect(_libpq(url)) as conn:
+        return conn.execute("SELECT count(*) FROM item WHERE name = %s", (name,)).fetchone()[0]
 
 
-def test_pyramid_tm_with_the_lazy_manager():
-    """Through pyramid_tm: unused transactions, committed work, aborted work on errors and 4xx."""
-    done = []
+def _insert(request):
+    """Insert a row with text SQL; ``mark=1`` tells the transaction, ``fail`` raises after the write."""
+    session = request.dbsession
+    session.execute(
+        sqlalchemy.text("INSERT INTO item (name) VALUES (:name)"), {"name": request.params["name"]}
+    )
+    if request.params.get("mark"):
+        zope.sqlalchemy.mark_changed(session)
+    fail = request.params.get("fail")
+    if fail == "400":
+        raise HTTPBadRequest
+    if fail == "500":
+        raise RuntimeError("after the write")
+    if fail == "doom":
+        request.tm.doom()
+    return {}
 
-    def quiet(request):
-        return {"manager": type(request.tm).__name__}
 
-    def work(request):
-        request.tm.get().addAfterCommitHook(lambda status: done.append(("commit", status)))
-        request.tm.get().addAfterAbortHook(lambda: done.append(("abort",)))
-        if request.params.get("fail") == "400":
-            raise HTTPBadRequest
-        if request.params.get("fail") == "500":
-            raise RuntimeError
-        return {"description": request.tm.get().description}
+def _describe(request):
+    return {
+        "explicit": request.tm.explicit,
+        "description": request.tm.get().description,
+        "is_manager": isinstance(request.tm, transaction.TransactionManager),
+        "global_manager": request.tm is transaction.manager,
+    }
+
+
+def _read(request):
+    return {"user": request.dbsession.execute(sqlalchemy.text("SELECT current_user")).scalar()}
+
+
+def _make_app(postgresql, factories):
+    def configure(config):
+        factory = db.init(config, "sqlalchemy", "sqlalchemy_slave")
+        factories.append(factory)
+        for name, view in {"insert": _insert, "describe": _describe, "read": _read}.items():
+            config.add_route(name, "/" + name)
+            config.add_view(view, route_name=name, renderer="fast_json")
+
+    settings = {"sqlalchemy.url": postgresql.url_rw, "sqlalchemy_slave.url": postgresql.url_ro}
+    return webtest.TestApp(testing.make_app(settings, configure=configure))
+
+
+def test_request_tm_is_a_per_request_explicit_manager_with_pyramid_tm_notes(items, factories):
+    """``request.tm`` is an explicit manager of its own whose transaction carries the path as note."""
+    client = _make_app(items, factories)
+    assert client.get("/describe").json == {
+        "explicit": True,
+        "description": "/describe",
+        "is_manager": True,
+        "global_manager": False,
+    }
+
+
+def test_marked_work_is_committed_when_the_view_succeeds(items, factories):
+    """Text SQL marked with ``zope.sqlalchemy.mark_changed`` is committed at the end of the request."""
+    client = _make_app(items, factories)
+    client.post("/insert", {"name": "kept", "mark": "1"})
+    assert _count(items.url_rw, "kept") == 1
+
+
+def test_unmarked_text_sql_is_rolled_back(items, factories):
+    """Without ``mark_changed``, zope.sqlalchemy treats the text-only transaction as read-only."""
+    client = _make_app(items, factories)
+    client.post("/insert", {"name": "unmarked"})
+    assert _count(items.url_rw, "unmarked") == 0
+
+
+@pytest.mark.parametrize("fail", ["400", "500", "doom"])
+def test_work_is_aborted_on_errors_and_doom(items, factories, fail):
+    """An error answer, an exception or a doomed transaction aborts even marked work."""
+    client = _make_app(items, factories)
+    if fail == "500":
+        with pytest.raises(RuntimeError, match="after the write"):  # no error view in this application
+            client.post("/insert", {"name": fail, "mark": "1", "fail": fail})
+    else:
+        client.post(
+            "/insert", {"name": fail, "mark": "1", "fail": fail}, status=400 if fail == "400" else 200
+        )
+    assert _count(items.url_rw, fail) == 0
+
+
+def test_a_read_only_request_leaves_no_connection_idle_in_transaction(items, factories):
+    """After GET requests that only read, their pooled connection is idle, never idle in transaction."""
+
+    def states():
+        with psycopg.connect(_libpq(items.url_ro), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT state FROM pg_stat_activity WHERE usename = current_user AND pid <> pg_backend_pid()"
+            ).fetchall()
+        return sorted(state for (state,) in rows)
+
+    client = _make_app(items, factories)
+    for _ in range(3):
+        assert client.get("/read").json == {"user": "app_ro"}
+    assert states() == ["idle"]  # the pooled connection of the replica engine
+    # The measure sees a connection left in a transaction: a session outside any request.
+    with factories[0](None, readwrite=False) as session:
+        session.execute(sqlalchemy.text("SELECT 1"))
+        assert "idle in transaction" in states()
+    assert states() == ["idle"]  # closed: back in the pool, rolled back
+
+
+def test_a_request_manager_has_no_transaction_after_the_request(items, factories):
+    """Outside the request pyramid_tm ended, the explicit manager refuses to hand out a transaction."""
+    managers = []
 
     def configure(config):
-        config.add_settings({"tm.manager_hook": _tm.explicit_manager})
-        config.add_route("quiet", "/quiet")
-        config.add_view(quiet, route_name="quiet", renderer="json")
-        config.add_route("work", "/work")
-        config.add_view(work, route_name="work", renderer="json")
+        factories.append(db.init(config, "sqlalchemy"))
 
-    client = webtest.TestApp(testing.make_app({}, configure=configure))
-    assert client.get("/quiet").json == {"manager": "LazyTransactionManager"}
-    assert client.get("/work").json == {"description": "/work"}
-    assert done == [("commit", True)]
-    client.get("/work", params={"fail": "400"}, status=400)
-    assert done[1:] == [("abort",)]
-    with pytest.raises(RuntimeError):  # not turned into a response by this test application
-        client.get("/work", params={"fail": "500"})
-    assert done[2:] == [("abort",)]
+        def keep(request):
+            managers.append(request.tm)
+            return {}
+
+        config.add_route("keep", "/keep")
+        config.add_view(keep, route_name="keep", renderer="fast_json")
+
+    client = webtest.TestApp(testing.make_app({"sqlalchemy.url": items.url_rw}, configure=configure))
+    client.get("/keep")
+    with pytest.raises(transaction.interfaces.NoTransaction):
+        managers[0].get()
