@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from c2cwsgiutils import _events, _extras, _request_class, _versions
+from c2cwsgiutils import _extras, _versions
 
 __all__ = ["includeme"]
 
@@ -47,7 +47,3 @@ def includeme(config: Any) -> None:
     config.include(_extras.require("cornice", "standard", "c2cwsgiutils.pyramid"))
     for capability in CAPABILITIES:
         config.include(capability)
-    from pyramid.events import ApplicationCreated
-
-    config.add_subscriber(_request_class.compile_request_class, ApplicationCreated)
-    config.add_subscriber(_events.on_application_created, ApplicationCreated)

@@ -1,4 +1,4 @@
-"""Event dispatch of an application that includes ``c2cwsgiutils.pyramid`` (``_events.fast_notify``)."""
+"""Events of an application that includes ``c2cwsgiutils.pyramid`` reach their subscribers through Pyramid."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import webtest
 import zope.interface
 from pyramid.config import Configurator
 from pyramid.events import NewRequest, NewResponse
+from pyramid.registry import Registry
 
 from c2cwsgiutils import testing
 
@@ -84,3 +85,10 @@ def test_events_with_their_own_interfaces_and_several_objects():
         ("happened", "Happened"),
         ("thing", "Happened"),
     ]
+
+
+def test_the_registry_keeps_pyramids_notify():
+    """The include assigns nothing on Pyramid's registry: events go through Pyramid's own ``notify``."""
+    registry = _app([]).registry
+    assert "notify" not in vars(registry)
+    assert type(registry).notify is Registry.notify

@@ -1,4 +1,4 @@
-"""The request path's shortcuts behave like Pyramid's own: request class, header updates, lazy patches."""
+"""The request path: request extensions, request factories, header updates, lazy patches, request ids."""
 
 from __future__ import annotations
 
@@ -17,13 +17,9 @@ from pyramid.request import Request, apply_request_extensions
 from c2cwsgiutils import _headers, _post_import
 from c2cwsgiutils.request_tracking import _traceparent
 
-_CLASSES: list[type] = []
-
 
 def _seen(request):
-    _CLASSES.append(type(request))  # kept alive: no reuse of an id() by a later class
     return {
-        "class": len(set(_CLASSES)),
         "request_id": request.c2c_request_id,
         "tm": type(request.tm).__name__,
         "greeting": request.greeting("you"),
@@ -49,17 +45,16 @@ def _app() -> webtest.TestApp:
         config.add_route("sub", "/sub")
         config.add_view(lambda request: request.invoke_subrequest(Request.blank("/seen")), route_name="sub")
         config.commit()
-        # Added after a commit: still part of the compiled class.
+        # Added after a commit: the requests get it too.
         config.add_request_method(lambda request: "late", "late", property=True)
         return webtest.TestApp(config.make_wsgi_app())
 
 
-def test_requests_share_one_class_with_every_extension() -> None:
+def test_every_request_gets_every_extension() -> None:
+    """The library's and the application's request methods and properties are on every request."""
     app = _app()
-    _CLASSES.clear()
     first = app.get("/seen", headers={"X-Request-ID": "first"}).json
     second = app.get("/seen", headers={"X-Request-ID": "second"}).json
-    assert second["class"] == 1, "one request class for every request"
     assert (first["request_id"], second["request_id"]) == ("first", "second")
     assert first["tm"] == second["tm"] == "ThreadTransactionManager"
     assert first["greeting"] == "hello you"
@@ -70,12 +65,14 @@ def test_requests_share_one_class_with_every_extension() -> None:
 
 
 def test_a_subrequest_made_by_hand_gets_the_extensions() -> None:
+    """``request.invoke_subrequest`` of a hand-made request gives it the extensions."""
     response = _app().get("/sub", headers={"X-Request-ID": "outer"})
     assert response.json["greeting"] == "hello you"
     assert response.json["late"] == "late"
 
 
 def test_a_request_made_outside_the_router_can_still_get_the_extensions() -> None:
+    """``apply_request_extensions`` gives a hand-made request the library's properties."""
     app = _app()
     request = Request.blank("/seen", headers={"X-Request-ID": "by-hand"})
     request.registry = app.app.registry
@@ -84,18 +81,46 @@ def test_a_request_made_outside_the_router_can_still_get_the_extensions() -> Non
     assert request.greeting("me") == "hello me"
 
 
-def test_a_request_factory_function_keeps_pyramids_path() -> None:
+class _AppRequest(Request):
+    """An application's own request class."""
+
+    def shout(self, text: str) -> str:
+        return text.upper()
+
+
+def _factory_function(environ):
+    return _AppRequest(environ)
+
+
+@pytest.mark.parametrize("factory", [_AppRequest, _factory_function], ids=["class", "function"])
+def test_the_application_request_factory_is_used_with_the_extensions(factory) -> None:
+    """With ``config.set_request_factory``, requests are the application's, with the library's properties."""
     with Configurator(settings={}) as config:
         config.include("c2cwsgiutils.pyramid")
-
-        def factory(environ):  # a function, not a class: nothing to compile
-            return Request(environ)
-
         config.set_request_factory(factory)
         config.add_route("seen", "/seen")
-        config.add_view(lambda request: {"id": request.c2c_request_id}, route_name="seen", renderer="json")
+        config.add_view(
+            lambda request: {
+                "id": request.c2c_request_id,
+                "tm": type(request.tm).__name__,
+                "shout": request.shout("hi"),
+                "own": isinstance(request, _AppRequest),
+            },
+            route_name="seen",
+            renderer="json",
+        )
         app = webtest.TestApp(config.make_wsgi_app())
-    assert app.get("/seen", headers={"X-Request-ID": "kept"}).json == {"id": "kept"}
+    assert app.get("/seen", headers={"X-Request-ID": "kept"}).json == {
+        "id": "kept",
+        "tm": "ThreadTransactionManager",
+        "shout": "HI",
+        "own": True,
+    }
+
+
+def test_the_router_keeps_pyramids_own_request_path() -> None:
+    """The include assigns nothing on Pyramid's router: requests are made by Pyramid's own code."""
+    assert "request_context" not in vars(_app().app)
 
 
 def test_header_setter_replaces_case_insensitively_and_appends() -> None:

@@ -122,7 +122,6 @@ def _memory_diff_view(request: Any) -> list[list[Any]]:
         def sub_request() -> None:
             sub = request.copy()
             sub.path_info, sub.query_string = sub_path, query
-            sub.environ.pop("webob._parsed_query_vars", None)
             request.invoke_subrequest(sub, use_tweens=True)
 
         if not _flag(request, "no_warmup"):
