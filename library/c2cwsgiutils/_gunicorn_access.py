@@ -1,13 +1,16 @@
-"""gunicorn's access lines without secrets and with their fields, whatever the ``gunicorn.conf.py``.
+r"""gunicorn's access lines without secrets and with their fields, whatever the ``gunicorn.conf.py``.
 
 Many services do not use :mod:`c2cwsgiutils.gunicorn_config`: their ``gunicorn.conf.py`` is the one
 of the reference README (``accesslog = "-"``, ``logconfig_dict = get_logconfig_dict(paste)``), and
 gunicorn's own logger writes the access lines. :func:`c2cwsgiutils.get_logconfig_dict` therefore
 puts :class:`AccessLogFilter` on the ``gunicorn.access`` logger (and lets its records go to the
-ini's root handlers, JSON with ``LOG_TYPE=json``, unless the ini configures that logger itself).
+ini's root handlers, JSON with ``LOG_TYPE=json``, unless the ini configures that logger itself);
+:class:`c2cwsgiutils.gunicorn_config.Logger` adds it when the logging configuration does not.
 
-The filter works on what gunicorn documents: an access record's arguments are the access log
-format's atoms (``h``, ``r``, ``U``, ``q``, ``{header}i``, ``{header}o``, ``{variable}e``...).
+The filter works on what gunicorn's ``Logger.access`` logs: the access log format as the message
+and, as its argument, the mapping of the format's atoms (``h``, ``r``, ``U``, ``q``,
+``{header}i``, ``{header}o``, ``{variable}e``...) wrapped in ``atoms_wrapper_class``, whose text
+values have their double quotes escaped (``"`` is ``\"``) so that a quoted atom stays quoted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
-from c2cwsgiutils._redact import MASK, redact
+from c2cwsgiutils._redact import MASK, may_hold_secret, redact
 
 __all__ = ["MASKED_ATOMS", "REDACTED_ATOMS", "AccessLogFilter"]
 
@@ -44,6 +47,37 @@ def _status(value: Any) -> Any:
     return int(text) if text.isdigit() else value
 
 
+def _unescaped(value: Any) -> Any:
+    return value.replace('\\"', '"') if isinstance(value, str) else value
+
+
+def _redact_escaped(value: str) -> str:
+    r"""Redact an atom whose double quotes are escaped, as if it had been redacted before escaping.
+
+    A secret value ends at a quote: redacting the escaped text would take the ``\`` of ``\"`` as
+    part of the value and leave the quote unescaped. Escaping puts a ``\`` before each ``"``
+    and nowhere else, so replacing each ``\"`` by ``"`` gives back the original text exactly.
+    """
+    plain = _unescaped(value)
+    redacted = redact(plain)
+    if redacted == plain:
+        return value
+    return redacted.replace('"', '\\"')
+
+
+def _mask_secrets(atoms: MutableMapping[str, Any]) -> None:
+    texts = [value for key in REDACTED_ATOMS if isinstance(value := atoms.get(key), str) and value]
+    # One search for the words of a secret in all of them; redacted one by one if found.
+    if texts and may_hold_secret("\0".join(texts)):
+        for key in REDACTED_ATOMS:
+            value = atoms.get(key)
+            if isinstance(value, str) and value:
+                atoms[key] = _redact_escaped(value)
+    for key in MASKED_ATOMS:
+        if key in atoms:
+            atoms[key] = MASK
+
+
 class AccessLogFilter(logging.Filter):
     """Mask secrets in gunicorn's access records and add the structured fields of the request.
 
@@ -66,7 +100,8 @@ class AccessLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Change ``record`` in place; never drop it."""
         atoms = record.args
-        # A record of c2cwsgiutils.gunicorn_config.Logger already has its fields, its atoms masked.
+        # "duration": the record went through an AccessLogFilter already (logging.config.dictConfig
+        # adds the filters of a logger again each time it runs, gunicorn runs it on each reload).
         if not isinstance(atoms, MutableMapping) or "duration" in record.__dict__:
             return True
         try:
@@ -77,28 +112,23 @@ class AccessLogFilter(logging.Filter):
         return True
 
     def _clean(self, record: logging.LogRecord, atoms: MutableMapping[str, Any]) -> None:
-        for key in REDACTED_ATOMS:
-            value = atoms.get(key)
-            if isinstance(value, str) and value:
-                atoms[key] = redact(value)
-        for key in MASKED_ATOMS:
-            if key in atoms:
-                atoms[key] = MASK
+        _mask_secrets(atoms)
+        # The fields are values, not parts of a line: without the escaping of the atoms.
         fields: dict[str, Any] = {
             "status": _status(atoms.get("s")),
-            "method": atoms.get("m"),
-            "path": atoms.get("U"),
-            "client_addr": atoms.get("h"),
+            "method": _unescaped(atoms.get("m")),
+            "path": _unescaped(atoms.get("U")),
+            "client_addr": _unescaped(atoms.get("h")),
         }
         if atoms.get("q"):
-            fields["query"] = atoms["q"]
+            fields["query"] = _unescaped(atoms["q"])
         microseconds = atoms.get("D")
         if isinstance(microseconds, int):
             fields["duration"] = microseconds / 1_000_000
         for key in self._request_id_atoms:
             request_id = atoms.get(key)
             if request_id:
-                fields["request_id"] = request_id
+                fields["request_id"] = _unescaped(request_id)
                 break
         for name, value in fields.items():
             setattr(record, name, value)

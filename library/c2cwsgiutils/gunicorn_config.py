@@ -24,9 +24,10 @@ What it sets:
   (printed on stdout when ``DEBUG_LOGCONFIG=1``), used for gunicorn's error and access logs too, so
   that ``LOG_TYPE=json`` makes every line JSON; ``accesslog = "-"`` with ``access_log_format``
   from ``GUNICORN_ACCESS_LOG_FORMAT`` or :data:`DEFAULT_ACCESS_LOG_FORMAT`;
-- ``logger_class = Logger``: the access log never shows ``secret=`` values, ``X-API-Key`` values or
-  the ``C2C_SECRET`` cookie, and each access record carries ``status``, ``method``, ``path``,
-  ``query``, ``duration`` (seconds), ``client_addr`` and ``request_id`` for the JSON handlers.
+- ``logger_class = Logger``: gunicorn's logger, whose access lines never show ``secret=`` values,
+  ``X-API-Key`` values or the ``C2C_SECRET`` cookie, and whose access records carry ``status``,
+  ``method``, ``path``, ``query``, ``duration`` (seconds), ``client_addr`` and ``request_id`` for
+  the JSON handlers (through a logging filter, see :class:`Logger`).
 
 The environment is read once, when gunicorn reads its configuration file.
 
@@ -40,18 +41,14 @@ import json
 import logging
 import math
 import os
-import re
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gunicorn import glogging
 
 from c2cwsgiutils import _settings, get_config_defaults, get_logconfig_dict, get_paste_config
-from c2cwsgiutils._gunicorn_access import MASKED_ATOMS as _MASKED_ATOMS
-from c2cwsgiutils._gunicorn_access import REDACTED_ATOMS as _REDACTED_ATOMS
-from c2cwsgiutils._redact import MASK, may_hold_secret, redact
+from c2cwsgiutils._gunicorn_access import AccessLogFilter
 
 __all__ = [
     "DEFAULT_ACCESS_LOG_FORMAT",
@@ -218,257 +215,39 @@ def load_paste_app(config_uri: str, name: str | None = None) -> Any:
     return plaster.get_loader(config_uri, protocols=["wsgi"]).get_wsgi_app(name)
 
 
-def _status_code(status: Any) -> int | str:
-    if isinstance(status, int):
-        return status
-    text = str(status).split(None, 1)[0] if status else ""
-    return int(text) if text.isdigit() else text
-
-
 class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
-    """gunicorn logger that follows the ini's logging configuration and keeps secrets out of it.
+    """gunicorn's logger, following the ini's logging configuration and keeping secrets out of it.
 
-    - When ``logconfig_dict`` does not configure ``gunicorn.error`` or ``gunicorn.access``, their
-      records go to the root handlers of the ini (JSON with ``LOG_TYPE=json``) instead of
-      gunicorn's plain-text handlers.
-    - Access log atoms never show ``secret=`` values, API keys, authorisation headers or the
-      ``C2C_SECRET`` cookie.
-    - Access records carry ``status``, ``method``, ``path``, ``query``, ``duration`` (seconds),
-      ``client_addr`` and ``request_id`` (from the response's request id header).
+    The access lines are gunicorn's own (``access()`` and ``atoms()`` are not changed); what this
+    class adds is done when gunicorn calls ``setup`` (at start and on each reload), with the
+    logging module's API:
+
+    - when ``logconfig_dict`` does not configure ``gunicorn.error`` or ``gunicorn.access``, the
+      handlers that gunicorn just added to them are removed and their records go to the root
+      handlers of the ini (JSON with ``LOG_TYPE=json``) instead;
+    - ``gunicorn.access`` gets :class:`c2cwsgiutils._gunicorn_access.AccessLogFilter` unless the
+      logging configuration already gave it one (:func:`c2cwsgiutils.get_logconfig_dict` does): the
+      atoms never show ``secret=`` values, API keys, authorisation headers or the ``C2C_SECRET``
+      cookie, and the records carry ``status``, ``method``, ``path``, ``query``, ``duration``
+      (seconds), ``client_addr`` and ``request_id`` (the response's request id header, else the
+      request's ``X-Request-ID``; ``C2C_REQUEST_ID_HEADER`` names another header to look for first).
     """
 
     def setup(self, cfg: Any) -> None:
         """Configure the loggers from ``cfg`` (at start and on reload)."""
+        logs = (self.error_log, self.access_log)
+        before = [set(log.handlers) for log in logs]
         super().setup(cfg)
-        # Read once: each attribute of gunicorn's configuration is a lookup and a method call.
-        self._c2c_format = cfg.access_log_format
-        self._c2c_plan = _format_plan(self._c2c_format)
-        header = os.environ.get("C2C_REQUEST_ID_HEADER", "").strip()
-        self._c2c_request_id_headers = tuple(
-            dict.fromkeys(name.lower() for name in (header, "X-Request-ID") if name)
-        )
-        self._c2c_access_enabled = bool(
-            cfg.accesslog
-            or cfg.logconfig
-            or cfg.logconfig_dict
-            or getattr(cfg, "logconfig_json", None)
-            or (cfg.syslog and not cfg.disable_redirect_access_to_syslog)
-        )
         if cfg.logconfig_dict:
             configured = cfg.logconfig_dict.get("loggers", {})
-            for log in (self.error_log, self.access_log):
+            for log, handlers in zip(logs, before, strict=True):
                 if log.name in configured:
                     continue
-                for handler in list(log.handlers):
-                    if getattr(handler, "_gunicorn", False):
-                        log.removeHandler(handler)
+                for handler in [handler for handler in log.handlers if handler not in handlers]:
+                    log.removeHandler(handler)
                 log.propagate = True
-
-    def atoms(self, resp: Any, req: Any, environ: Mapping[str, Any], request_time: Any) -> dict[str, Any]:
-        """Return gunicorn's access log atoms (all of them) with the secrets masked."""
-        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
-        for key in _REDACTED_ATOMS:
-            value = atoms.get(key)
-            if isinstance(value, str) and value:
-                atoms[key] = redact(value)
-        for key in _MASKED_ATOMS:
-            if key in atoms:
-                atoms[key] = MASK
-        return atoms
-
-    def _c2c_format_atoms(
-        self, resp: Any, req: Any, environ: Mapping[str, Any], request_time: Any
-    ) -> _FormatAtoms:
-        """The atoms that the access log format uses, as gunicorn's ``SafeAtoms`` would give them.
-
-        gunicorn computes every atom (a dictionary entry per request header, response header and
-        environ variable) and then copies them all to escape quotes; the line only reads the
-        handful that its format names. This computes those only: the same values, masked and
-        escaped the same way, in a dictionary that answers ``-`` for any other atom.
-        """
-        atoms = _FormatAtoms()
-        to_redact: list[tuple[str, str]] = []
-        for key, environ_key, default, getter, treatment in self._c2c_plan:
-            if environ_key is not None:
-                value = environ.get(environ_key, default)
-            else:
-                value = getter(self, resp, req, environ, request_time)
-                if value is _MISSING:
-                    atoms[key] = "-"
-                    continue
-            if treatment is _MASK:
-                value = MASK
-            elif isinstance(value, str):
-                if treatment is _REDACT and value:
-                    to_redact.append((key, value))
-                    continue
-                value = value.replace('"', '\\"')
-            atoms[key] = value
-        if to_redact:
-            # One search for the words of a secret in all of them; redacted one by one if found.
-            secret = may_hold_secret("\0".join([value for _, value in to_redact]))
-            for key, value in to_redact:
-                atoms[key] = (redact(value) if secret else value).replace('"', '\\"')
-        return atoms
-
-    def _c2c_access_fields(self, resp: Any, environ: Mapping[str, Any], request_time: Any) -> dict[str, Any]:
-        path = environ.get("PATH_INFO") or ""
-        query = environ.get("QUERY_STRING")
-        if may_hold_secret(f"{path}\0{query}" if query else path):
-            path = redact(path)
-            query = redact(query) if query else query
-        fields: dict[str, Any] = {
-            "status": _status_code(resp.status),
-            "method": environ.get("REQUEST_METHOD"),
-            "path": path,
-            "duration": request_time.total_seconds(),
-            "client_addr": environ.get("REMOTE_ADDR"),
-        }
-        if query:
-            fields["query"] = query
-        request_id = None
-        for name, value in resp.headers or ():
-            if name.lower() in self._c2c_request_id_headers:
-                request_id = value
-                break
-        if request_id is None:
-            request_id = environ.get("HTTP_X_REQUEST_ID")
-        if request_id is not None:
-            fields["request_id"] = request_id
-        return fields
-
-    def access(self, resp: Any, req: Any, environ: Mapping[str, Any], request_time: Any) -> None:
-        """Log one access line (gunicorn's format) with the structured fields as record attributes.
-
-        The record is made and handled directly (``Logger.info`` would also walk the stack to
-        find the caller, which is always this method).
-        """
-        log = self.access_log
-        if not self._c2c_access_enabled or not log.isEnabledFor(logging.INFO):
-            return
-        try:
-            if type(self).atoms is Logger.atoms and self.atoms_wrapper_class is glogging.SafeAtoms:
-                atoms: Mapping[str, Any] = self._c2c_format_atoms(resp, req, environ, request_time)
-            else:  # a subclass changed the atoms: gunicorn's way
-                atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
-            record = log.makeRecord(
-                log.name, logging.INFO, __file__, _ACCESS_LINE, self._c2c_format, (), None, "access"
-            )
-            # Set here: LogRecord only unwraps a one-mapping tuple when the mapping is not empty.
-            record.args = atoms
-            # As makeRecord's extra, without its checks: these names are never a record's own.
-            vars(record).update(self._c2c_access_fields(resp, environ, request_time))
-            log.handle(record)
-        except Exception:
-            self.error(traceback.format_exc())
-
-
-class _FormatAtoms(dict[str, Any]):
-    """Atoms of an access line: like gunicorn's ``SafeAtoms``, ``-`` for an atom that is not there."""
-
-    def __missing__(self, key: str) -> Any:
-        if key.startswith("{") and key.lower() in self:
-            return self[key.lower()]
-        return "-"
-
-
-_MISSING = object()
-_ACCESS_LINE = Logger.access.__code__.co_firstlineno
-_FORMAT_KEY = re.compile(r"%\(([^)]*)\)")
-# What is done to the value of an atom: nothing (but escaping quotes), redact it, mask it.
-_PLAIN, _REDACT, _MASK = "plain", "redact", "mask"
-
-
-def _format_plan(fmt: str) -> tuple[tuple[str, str | None, Any, Any, str], ...]:
-    """For each atom named by an access log format: how to compute it.
-
-    ``(key as written, environ key, default, None, treatment)`` for an atom read from the environ,
-    ``(key as written, None, None, getter, treatment)`` for the others. ``{...}`` atoms are
-    case-insensitive, as in gunicorn.
-    """
-    plan: list[tuple[str, str | None, Any, Any, str]] = []
-    for key in dict.fromkeys(_FORMAT_KEY.findall(fmt)):
-        atom = key.lower() if key.startswith("{") else key
-        treatment = _MASK if atom in _MASKED_ATOMS else _REDACT if atom in _REDACTED_ATOMS else _PLAIN
-        if atom in _ENVIRON_ATOMS:
-            environ_key, default = _ENVIRON_ATOMS[atom]
-            plan.append((key, environ_key, default, None, treatment))
-        else:
-            plan.append((key, None, None, _ATOM_GETTERS.get(atom) or _braced_getter(atom), treatment))
-    return tuple(plan)
-
-
-def _last_value(pairs: Any, name: str) -> Any:
-    """The value of the last ``(key, value)`` pair whose lowered key is ``name``, or ``_MISSING``."""
-    if hasattr(pairs, "items"):
-        pairs = pairs.items()
-    found = _MISSING
-    for key, value in pairs or ():
-        if key.lower() == name:
-            found = value
-    return found
-
-
-def _braced_getter(atom: str) -> Any:
-    """Getter of a ``{name}i`` (request header), ``{name}o`` (response header) or ``{name}e`` atom."""
-    name, kind = atom[1:-2], atom[-1:]
-    if not atom.startswith("{") or atom[-2:-1] != "}":
-        return lambda *_: _MISSING
-    if kind == "i":
-        return lambda _log, _resp, req, _environ, _time: _last_value(getattr(req, "headers", req), name)
-    if kind == "o":
-        return lambda _log, resp, _req, _environ, _time: _last_value(resp.headers, name)
-    if kind == "e":
-        return lambda _log, _resp, _req, environ, _time: _last_value(environ, name)
-    return lambda *_: _MISSING
-
-
-def _status_atom(status: Any) -> Any:
-    return status.split(None, 1)[0] if isinstance(status, str) else status
-
-
-def _sent(resp: Any) -> Any:
-    return getattr(resp, "sent", None)
-
-
-# gunicorn's atoms (glogging.Logger.atoms), by name: (logger, resp, req, environ, request_time).
-_ATOM_GETTERS: dict[str, Any] = {
-    "l": lambda *_: "-",
-    "u": lambda log, _resp, _req, environ, _time: log._get_user(environ) or "-",  # noqa: SLF001  # gunicorn's own
-    "t": lambda log, *_: log.now(),
-    "r": lambda _log, _resp, _req, environ, _time: (
-        f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
-    ),
-    "s": lambda _log, resp, *_: _status_atom(resp.status),
-    "b": lambda _log, resp, *_: "-" if _sent(resp) is None else str(resp.sent) or "-",
-    "B": lambda _log, resp, *_: _sent(resp),
-    "T": lambda _log, _resp, _req, _environ, duration: duration.seconds,
-    "D": lambda _log, _resp, _req, _environ, duration: duration.seconds * 1_000_000 + duration.microseconds,
-    "M": lambda _log, _resp, _req, _environ, duration: (
-        duration.seconds * 1000 + duration.microseconds // 1000
-    ),
-    "L": lambda _log, _resp, _req, _environ, duration: f"{duration.seconds}.{duration.microseconds:06d}",
-    "p": lambda *_: _PID_ATOM[0],
-}
-# gunicorn's atoms read from the environ: (environ key, default).
-_ENVIRON_ATOMS: dict[str, tuple[str, str | None]] = {
-    "h": ("REMOTE_ADDR", "-"),
-    "m": ("REQUEST_METHOD", None),
-    "U": ("PATH_INFO", None),
-    "q": ("QUERY_STRING", None),
-    "H": ("SERVER_PROTOCOL", None),
-    "f": ("HTTP_REFERER", "-"),
-    "a": ("HTTP_USER_AGENT", "-"),
-}
-# The "p" atom of this process (a getpid system call per line otherwise).
-_PID_ATOM: list[str] = [f"<{os.getpid()}>"]
-
-
-def _new_pid_atom() -> None:
-    _PID_ATOM[0] = f"<{os.getpid()}>"
-
-
-os.register_at_fork(after_in_child=_new_pid_atom)
+        if not any(isinstance(existing, AccessLogFilter) for existing in self.access_log.filters):
+            self.access_log.addFilter(AccessLogFilter(os.environ.get("C2C_REQUEST_ID_HEADER", "")))
 
 
 def on_starting(server: Any) -> None:

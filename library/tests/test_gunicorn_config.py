@@ -18,6 +18,7 @@ from gunicorn import glogging, util  # noqa: E402  # gunicorn is optional: impor
 from gunicorn.config import Config  # noqa: E402
 
 from c2cwsgiutils import testing  # noqa: E402
+from c2cwsgiutils._gunicorn_access import AccessLogFilter  # noqa: E402
 from c2cwsgiutils._redact import redact  # noqa: E402
 
 _APP_INI = Path(__file__).resolve().parent / "server_app" / "production.ini"
@@ -130,6 +131,15 @@ def test_import_outside_gunicorn_does_not_crash(tmp_path):
     assert "production.ini' does not exist" in result.stderr
 
 
+@pytest.fixture(autouse=True)
+def _no_access_filter_left():
+    """The filter a test's Logger puts on ``gunicorn.access`` does not reach the next test."""
+    access = logging.getLogger("gunicorn.access")
+    filters = list(access.filters)
+    yield
+    access.filters[:] = filters
+
+
 def _config(**values):
     cfg = Config()
     for name, value in values.items():
@@ -147,11 +157,13 @@ _LOGCONFIG = {
 }
 
 
-def _exchange(query="secret=s3cret&x=1", response_headers=None, **environ):
+def _exchange(query="secret=s3cret&x=1", response_headers=None, request_headers=(), **environ):
     resp = SimpleNamespace(
         status="200 OK", headers=response_headers or [("X-Request-ID", "rid-1")], sent=15, response_length=15
     )
-    req = SimpleNamespace(headers=[("X-API-KEY", "k3y"), ("COOKIE", "C2C_SECRET=c00kie; lang=fr")])
+    req = SimpleNamespace(
+        headers=[("X-API-KEY", "k3y"), ("COOKIE", "C2C_SECRET=c00kie; lang=fr"), *request_headers]
+    )
     env = {
         "REQUEST_METHOD": "GET",
         "RAW_URI": f"/hello?{query}",
@@ -250,14 +262,26 @@ def test_access_request_id_fallbacks(monkeypatch):
     """The request id comes from the configured header, else from the request's ``X-Request-ID``."""
     monkeypatch.setenv("C2C_REQUEST_ID_HEADER", "X-Trace")
     logger = gunicorn_config.Logger(_config(accesslog="-", logconfig_dict=_LOGCONFIG))
+    text = [("Content-Type", "text/plain")]
     with testing.capture_logs("gunicorn.access") as records:
         logger.access(*_exchange(query="", response_headers=[("x-trace", "custom")]))
-        logger.access(
-            *_exchange(query="", response_headers=[("Content-Type", "text/plain")], HTTP_X_REQUEST_ID="in")
-        )
-        logger.access(*_exchange(query="", response_headers=[("Content-Type", "text/plain")]))
+        logger.access(*_exchange(query="", response_headers=text, request_headers=[("X-Request-ID", "in")]))
+        logger.access(*_exchange(query="", response_headers=text))
     assert [getattr(r, "request_id", None) for r in records] == ["custom", "in", None]
     assert not hasattr(records[0], "query")
+
+
+def test_fields_are_values_without_the_escaping_of_the_line():
+    """A quote in the path or the query is escaped in the line, not in the ``path``/``query`` fields."""
+    logger = gunicorn_config.Logger(
+        _config(accesslog="-", logconfig_dict=_LOGCONFIG, access_log_format="%(U)s?%(q)s")
+    )
+    with testing.capture_logs("gunicorn.access") as records:
+        logger.access(*_exchange(query='a="b"&secret=x"y', PATH_INFO='/say "hi"'))
+    (record,) = records
+    assert record.getMessage() == '/say \\"hi\\"?a=\\"b\\"&secret=***\\"y'
+    assert record.path == '/say "hi"'
+    assert record.query == 'a="b"&secret=***"y'
 
 
 def test_gunicorn_logs_follow_the_ini_configuration():
@@ -265,41 +289,81 @@ def test_gunicorn_logs_follow_the_ini_configuration():
     logger = gunicorn_config.Logger(_config(accesslog="-", logconfig_dict=_LOGCONFIG))
     for log in (logger.error_log, logger.access_log):
         assert log.propagate is True
-        assert not [h for h in log.handlers if getattr(h, "_gunicorn", False)]
+        assert log.handlers == []
 
     own = {**_LOGCONFIG, "loggers": {"gunicorn.access": {"handlers": [], "propagate": False}}}
     logger = gunicorn_config.Logger(_config(accesslog="-", logconfig_dict=own))
     assert logger.access_log.propagate is False
+    assert logger.error_log.propagate is True
+
+
+def test_handlers_that_gunicorn_did_not_add_are_kept():
+    """Only the handlers gunicorn's own setup added are removed, also on a reload."""
+    mine = logging.NullHandler()
+    logging.getLogger("gunicorn.error").addHandler(mine)
+    cfg = _config(accesslog="-", logconfig_dict=_LOGCONFIG)
+    logger = gunicorn_config.Logger(cfg)
+    logger.setup(cfg)
+    assert logger.error_log.handlers == [mine]
+    assert logger.access_log.handlers == []
 
 
 def test_without_logconfig_gunicorn_keeps_its_handlers():
-    """Without ``logconfig_dict``, gunicorn's own handlers are kept."""
-    logger = gunicorn_config.Logger(_config(accesslog="-"))
-    assert [h for h in logger.access_log.handlers if getattr(h, "_gunicorn", False)]
+    """Without ``logconfig_dict``, gunicorn's own handlers are kept, and its access lines are masked."""
+    logger = gunicorn_config.Logger(_config(accesslog="-", access_log_format="%(r)s"))
+    assert logger.access_log.handlers
+    assert logger.access_log.propagate is False
+    with testing.capture_logs("gunicorn.access") as records:
+        logger.access(*_exchange())
+    assert records[0].getMessage() == "GET /hello?secret=***&x=1 HTTP/1.1"
+
+
+def test_access_filter_is_added_once():
+    """The filter of the logging configuration is kept; else the Logger adds one, once per reload."""
+    cfg = _config(accesslog="-", logconfig_dict=_LOGCONFIG)
+    logger = gunicorn_config.Logger(cfg)
+    logger.setup(cfg)
+    access_filters = [f for f in logger.access_log.filters if isinstance(f, AccessLogFilter)]
+    assert len(access_filters) == 1
+
+    configured = AccessLogFilter("X-Configured")
+    logger.access_log.removeFilter(access_filters[0])
+    logger.access_log.addFilter(configured)
+    logger.setup(cfg)
+    assert [f for f in logger.access_log.filters if isinstance(f, AccessLogFilter)] == [configured]
 
 
 def test_access_disabled_or_failing():
-    """No access line when disabled; a failure while logging goes to the error log instead of raising."""
+    """No access line when disabled; a line that cannot be cleaned is replaced, never written as is."""
     logger = gunicorn_config.Logger(_config(logconfig_dict={}))
     logger.setup(_config())  # no access log at all
     with testing.capture_logs("gunicorn.access") as records:
         logger.access(*_exchange())
     assert records == []
 
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError
+
     logger = gunicorn_config.Logger(_config(accesslog="-", logconfig_dict=_LOGCONFIG))
     resp, req, env, duration = _exchange()
-    del env["RAW_URI"]
-    with testing.capture_logs("gunicorn.error") as errors:
+    resp.status = Unprintable()
+    with testing.capture_logs("gunicorn.access") as records:
         logger.access(resp, req, env, duration)
-    assert "KeyError: 'RAW_URI'" in errors[0].getMessage()
-    assert errors[0].levelno == logging.ERROR
+    (record,) = records
+    assert record.getMessage() == "<access line that could not be cleaned>"
+    assert "s3cret" not in record.getMessage()
 
 
-def test_status_codes():
-    """Integer and text statuses both give an integer ``status``."""
-    assert gunicorn_config._status_code(204) == 204
-    assert gunicorn_config._status_code("404 Not Found") == 404
-    assert gunicorn_config._status_code("weird") == "weird"
+@pytest.mark.parametrize(("status", "expected"), [(204, 204), ("404 Not Found", 404), ("weird", "weird")])
+def test_status_codes(status, expected):
+    """Integer and text statuses both give an integer ``status``; another text is kept."""
+    logger = gunicorn_config.Logger(_config(accesslog="-", logconfig_dict=_LOGCONFIG))
+    resp, req, env, duration = _exchange()
+    resp.status = status
+    with testing.capture_logs("gunicorn.access") as records:
+        logger.access(resp, req, env, duration)
+    assert records[0].status == expected
 
 
 def test_gunicorn_conf_py_reduces_to_one_import(tmp_path):
@@ -394,10 +458,10 @@ def test_workers_never_exceed_the_usable_cpus(tmp_path, monkeypatch):
 
 
 def test_access_fields_are_never_attributes_of_a_log_record():
-    """The fields are added to the record without makeRecord's clash check: none may be a record's own."""
+    """The filter adds exactly the fields, none of which is an attribute every record has."""
     logger = gunicorn_config.Logger(_config(accesslog="-", logconfig_dict=_LOGCONFIG))
-    resp, _, env, duration = _exchange()
-    fields = logger._c2c_access_fields(resp, env, duration)
+    with testing.capture_logs("gunicorn.access") as records:
+        logger.access(*_exchange())
     standard = set(vars(logging.LogRecord("n", logging.INFO, "p", 1, "m", (), None))) | {"message", "asctime"}
-    assert set(fields) == {"status", "method", "path", "query", "duration", "client_addr", "request_id"}
-    assert not set(fields) & standard
+    fields = set(vars(records[0])) - standard
+    assert fields == {"status", "method", "path", "query", "duration", "client_addr", "request_id"}

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from c2cwsgiutils import _context, pyramid_logging
+from c2cwsgiutils import _context
+from c2cwsgiutils._json_record import PROTECTED_FIELDS
 from c2cwsgiutils._redact import redact
 from c2cwsgiutils.pyramid_logging import JsonLogHandler, PyramidCeeSysLogHandler, serialize
 
@@ -349,7 +350,7 @@ def test_any_record_gives_one_valid_json_line(message, extras):
         assert line["msg"] == message
     assert line["logger_name"] == "prop"
     for name in extras:
-        assert (f"extra_{name}" if name in pyramid_logging._PROTECTED_FIELDS else name) in line
+        assert (f"extra_{name}" if name in PROTECTED_FIELDS else name) in line
 
 
 @given(message=st.text(alphabet=st.characters(codec="utf-8", categories=["Cs", "Lu", "Ll", "Zs"])))
@@ -556,7 +557,7 @@ def test_records_of_two_shapes_in_turn_keep_their_own_extras(json_log):
     ]
 
 
-_FIXED = set(pyramid_logging._PROTECTED_FIELDS) | {"level_name"}
+_FIXED = set(PROTECTED_FIELDS) | {"level_name"}
 _site_texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
 
 
@@ -602,14 +603,12 @@ def test_call_site_fields_with_lone_surrogates_or_unhashable_values():
     assert line["msg"] == "x"
 
 
-def test_call_site_cache_is_bounded():
-    """Records from more call sites than the cache holds each give their own line number."""
-    count = pyramid_logging._SITES_MAX + 10
+def test_records_of_many_call_sites_each_give_their_own_line():
+    """Records from many call sites, in turn, each give their own line number."""
     lines = [
-        json.loads(serialize(logging.makeLogRecord({"msg": "x", "lineno": n})))["line"] for n in range(count)
+        json.loads(serialize(logging.makeLogRecord({"msg": "x", "lineno": n})))["line"] for n in range(50)
     ]
-    assert lines == list(range(count))
-    assert len(pyramid_logging._SITES) <= pyramid_logging._SITES_MAX
+    assert lines == list(range(50))
 
 
 def test_record_class_with_its_own_message_formatting():
@@ -625,3 +624,18 @@ def test_record_class_with_its_own_message_formatting():
     assert json.loads(serialize(plain))["msg"] == "one and 2"
     not_text = logging.LogRecord("plain", logging.INFO, __file__, 1, ValueError("boom"), (), None)
     assert json.loads(serialize(not_text))["msg"] == "boom"
+
+
+def test_handler_follows_the_logging_flow():
+    """Filters of the handler drop records as ``Handler.handle`` does; ``emit`` writes ``format``'s text."""
+
+    class Tagged(JsonLogHandler):
+        def format(self, record: logging.LogRecord) -> str:
+            return json.dumps({"tagged": json.loads(super().format(record))["msg"]})
+
+    stream = io.StringIO()
+    handler = Tagged(stream)
+    handler.addFilter(lambda record: record.getMessage() != "dropped")
+    for message in ("kept", "dropped"):
+        handler.handle(logging.LogRecord("t", logging.INFO, __file__, 1, message, (), None))
+    assert [json.loads(line) for line in stream.getvalue().splitlines()] == [{"tagged": "kept"}]
