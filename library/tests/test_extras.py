@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import pytest
-from pyramid.exceptions import ConfigurationError
 
 from c2cwsgiutils import _extras
 
@@ -102,62 +99,3 @@ def test_require_returns_the_module(module_dir: Path):
     assert len(module.DATA) == 50_000
     assert _extras.require("c2c_test_extra_a", "standard", "test") is module
     del sys.modules["c2c_test_extra_a"]
-
-
-def test_no_collection_while_an_extra_is_imported(module_dir: Path):
-    """The cyclic garbage collector does not run during the import of an extra, and is back after it."""
-    _write_module(module_dir, "c2c_test_extra_b")
-    during: list[int] = []
-
-    def callback(phase: str, info: dict[str, int]) -> None:
-        module = sys.modules.get("c2c_test_extra_b")
-        if phase == "start" and module is not None and not hasattr(module, "DATA"):  # being imported
-            during.append(info["generation"])
-
-    assert gc.isenabled()
-    gc.callbacks.append(callback)
-    try:
-        _extras.require("c2c_test_extra_b", "standard", "test")
-        imported_with_gc_enabled = gc.isenabled()
-    finally:
-        gc.callbacks.remove(callback)
-        del sys.modules["c2c_test_extra_b"]
-    assert during == []
-    assert imported_with_gc_enabled
-
-
-def test_gc_state_is_restored(module_dir: Path):
-    """A disabled collector stays disabled; an enabled one is enabled again, even after a failed import."""
-    _write_module(module_dir, "c2c_test_extra_c")
-    gc.disable()
-    try:
-        _extras.require("c2c_test_extra_c", "standard", "test")
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-        del sys.modules["c2c_test_extra_c"]
-    with pytest.raises(ConfigurationError, match=r"c2cwsgiutils\[standard\]"):
-        _extras.require("c2c_test_no_such_extra", "standard", "test")
-    assert gc.isenabled()
-
-
-def test_nested_pauses():
-    """The collector comes back when the outermost pause ends, also when they overlap in threads."""
-    started, release = threading.Event(), threading.Event()
-
-    def other_thread() -> None:
-        with _extras._gc_paused():
-            started.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=other_thread)
-    with _extras._gc_paused():
-        thread.start()
-        assert started.wait(10)
-        with _extras._gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    assert not gc.isenabled()  # the other thread's pause is still running
-    release.set()
-    thread.join(10)
-    assert gc.isenabled()
