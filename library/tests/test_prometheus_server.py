@@ -191,9 +191,9 @@ def test_prometheus_scrapes_the_request_counter_of_all_workers(gunicorn_app, pro
     for _ in range(_REQUESTS):
         try:
             response = session.get(f"http://127.0.0.1:{app_port}/hello", timeout=5)
-        except requests.ConnectionError:
-            # gunicorn 23 may reset a kept-alive connection of a worker it recycles: a client
-            # retries (the first try may or may not have been served).
+        except (requests.ConnectionError, requests.Timeout):
+            # gunicorn 23 may reset, or leave unanswered, a kept-alive connection of a worker it
+            # recycles: a client retries (the first try may or may not have been served).
             retries += 1
             session.close()
             session = requests.Session()

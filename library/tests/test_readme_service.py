@@ -83,13 +83,13 @@ def _stop(process: subprocess.Popen, log_path: Path) -> str:
 
 
 def _get(url: str, retries: list[str], **kwargs: object) -> requests.Response:
-    """GET, once again when gunicorn resets the connection (gunicorn 23 may, on a worker it recycles).
+    """GET, once again when the connection is reset or unanswered (gunicorn 23, on a worker it recycles).
 
     The URLs retried are appended to ``retries``: such a request may have been served twice.
     """
     try:
         return requests.get(url, timeout=10, **kwargs)  # type: ignore[arg-type]
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
         retries.append(url)
         return requests.get(url, timeout=10, **kwargs)  # type: ignore[arg-type]
 
