@@ -56,6 +56,19 @@ def gunicorn(
         assert expected_error in traceback, output
 
 
+def wait_answering(url: str, log_path: Path, timeout: float = START_TIMEOUT) -> None:
+    """Wait until ``url`` answers (any status); fail with the server's log after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=10)
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, log_path.read_text(encoding="utf-8", errors="replace")
+            time.sleep(0.1)
+        else:
+            return
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     """Stop gunicorn as a container runtime does: SIGTERM, then SIGKILL after 20 s."""
     process.terminate()

@@ -8,14 +8,13 @@ the latest dependencies the driver is psycopg 3, with the lowest ones psycopg2.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import requests
-from _gunicorn import START_TIMEOUT, gunicorn
+from _gunicorn import gunicorn, wait_answering
 
 pytestmark = pytest.mark.server
 
@@ -45,14 +44,7 @@ def served(postgresql, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     env = {"DEVELOPMENT": "0", "C2C_ENABLE_EXCEPTION_HANDLING": "1", "SQLALCHEMY_URL": postgresql.url_rw}
     # The 400s are logged with their traceback (for the operators): SQLAlchemy's errors.
     with gunicorn("_request_id_errors_app:app", env, tmp_path, workers=1, expected_error="sqlalchemy") as url:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                requests.get(url + "/echo", timeout=10)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-                time.sleep(0.1)
+        wait_answering(url + "/echo", tmp_path / "gunicorn.log")
         yield url, tmp_path / "gunicorn.log"
 
 

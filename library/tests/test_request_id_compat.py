@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from _gunicorn import START_TIMEOUT, gunicorn
+from _gunicorn import gunicorn, wait_answering
 
 pytestmark = pytest.mark.server
 
@@ -61,14 +60,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
     tmp_path = tmp_path_factory.mktemp("request_id_compat")
     env = {"DEVELOPMENT": "0", "C2C_ENABLE_EXCEPTION_HANDLING": "1"}
     with gunicorn("_request_id_errors_app:app", env, tmp_path, workers=1) as url:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                requests.get(url + "/echo", timeout=10)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-                time.sleep(0.1)
+        wait_answering(url + "/echo", tmp_path / "gunicorn.log")
         yield _Served(url, tmp_path / "gunicorn.log")
 
 
