@@ -233,7 +233,7 @@ class Metrics:
 
 
 class _State:
-    """The metrics of the process (a plain class: see ``_settings.frozen_dataclass``)."""
+    """The metrics of the process."""
 
     __slots__ = ("metrics", "registry", "settings")
 

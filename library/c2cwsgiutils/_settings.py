@@ -4,8 +4,8 @@ Every knob is declared once, as a field of a frozen dataclass, with the environm
 and ini key that set it. :func:`get` resolves a dataclass once per Pyramid registry and caches
 it there, so nothing on the request path reads ``os.environ`` or the settings dictionary.
 
-The library's own frozen dataclasses use :func:`frozen_dataclass`, which creates them without
-compiling code (they are all created when the library is included, at each start of a worker).
+The library's settings classes use :func:`frozen_dataclass`, the standard
+``dataclasses.dataclass(frozen=True)``.
 """
 
 from __future__ import annotations
@@ -115,95 +115,10 @@ def resolve(cls: type[T], settings: Mapping[str, Any] | None, environ: Mapping[s
     return cls(**values)
 
 
-def _frozen_init(self: Any, *args: Any, **kwargs: Any) -> None:
-    fields = dataclasses.fields(self)
-    name = type(self).__qualname__
-    by_position = [field for field in fields if field.init]
-    if len(args) > len(by_position):
-        raise TypeError(f"{name}() takes {len(by_position)} positional arguments but {len(args)} were given")
-    for field, value in zip(by_position, args, strict=False):
-        if field.name in kwargs:
-            raise TypeError(f"{name}() got multiple values for argument {field.name!r}")
-        kwargs[field.name] = value
-    for field in fields:
-        if field.init and field.name in kwargs:
-            value = kwargs.pop(field.name)
-        elif field.default is not dataclasses.MISSING:
-            value = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            value = field.default_factory()
-        else:
-            raise TypeError(f"{name}() missing required argument: {field.name!r}")
-        object.__setattr__(self, field.name, value)
-    if kwargs:
-        raise TypeError(f"{name}() got an unexpected keyword argument {next(iter(kwargs))!r}")
-
-
-def _frozen_repr(self: Any) -> str:
-    values = ", ".join(
-        f"{field.name}={getattr(self, field.name)!r}" for field in dataclasses.fields(self) if field.repr
-    )
-    return f"{type(self).__qualname__}({values})"
-
-
-def _compared(self: Any) -> tuple[Any, ...]:
-    return tuple(getattr(self, field.name) for field in dataclasses.fields(self) if field.compare)
-
-
-def _frozen_eq(self: Any, other: object) -> Any:
-    if type(other) is not type(self):
-        return NotImplemented
-    return _compared(self) == _compared(other)
-
-
-def _frozen_hash(self: Any) -> int:
-    return hash(_compared(self))
-
-
-def _frozen_setattr(self: Any, name: str, value: Any) -> None:
-    del value
-    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r} of {type(self).__qualname__}")
-
-
-def _frozen_delattr(self: Any, name: str) -> None:
-    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r} of {type(self).__qualname__}")
-
-
-_FROZEN_METHODS = {
-    "__init__": _frozen_init,
-    "__repr__": _frozen_repr,
-    "__eq__": _frozen_eq,
-    "__hash__": _frozen_hash,
-    "__setattr__": _frozen_setattr,
-    "__delattr__": _frozen_delattr,
-}
-
-
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
 def frozen_dataclass(cls: type[T]) -> type[T]:
-    """``@dataclasses.dataclass(frozen=True)``, with shared methods instead of generated ones.
-
-    The standard decorator writes and compiles six methods for each class (``__init__``,
-    ``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__``, ``__delattr__``): ~3.7 M instructions
-    (about 1 ms) per class, where this takes ~0.35 M. The library creates about 30 of them when
-    it is included, in each gunicorn worker before its first request.
-
-    The class is a dataclass (``dataclasses.fields``, ``replace`` and ``asdict`` work), frozen,
-    compared and hashed by its fields (those with ``compare``), shown with the same ``repr``; its
-    ``__init__`` takes the fields by position or by name, with their defaults and default
-    factories. Not supported (``TypeError``): methods of the six defined by the class,
-    ``__post_init__``, keyword-only fields; ``InitVar`` pseudo-fields are not either. A subclass
-    uses this decorator too (the standard frozen decorator refuses a base that it did not make).
-    """
-    defined = sorted(name for name in (*_FROZEN_METHODS, "__post_init__") if name in vars(cls))
-    if defined:
-        raise TypeError(f"{cls.__qualname__} defines {', '.join(defined)}: use @dataclasses.dataclass")
-    for name, method in _FROZEN_METHODS.items():
-        setattr(cls, name, method)
-    result: Any = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
-    if any(field.kw_only for field in dataclasses.fields(result)):
-        raise TypeError(f"{cls.__qualname__} has keyword-only fields: use @dataclasses.dataclass")
-    return cls
+    """``@dataclasses.dataclass(frozen=True)``: the decorator of the library's settings classes."""
+    return dataclasses.dataclass(frozen=True)(cls)
 
 
 def get(registry: Any, cls: type[T]) -> T:

@@ -49,7 +49,7 @@ class LoggingViewSettings:
 
 
 class _Override:
-    """A level set through the view (a plain class: see ``_settings.frozen_dataclass``)."""
+    """A level set through the view."""
 
     def __init__(self, previous: int, level: str, deadline: float | None) -> None:
         self.previous = previous

@@ -102,7 +102,7 @@ class PrometheusSettings:
 
 
 class _State:
-    """The process's metrics server and sampler (a plain class: see ``_settings.frozen_dataclass``)."""
+    """The process's metrics server and sampler."""
 
     def __init__(self) -> None:
         self.settings: PrometheusSettings | None = None

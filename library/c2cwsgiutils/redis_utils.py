@@ -126,7 +126,7 @@ outage = _Outage()
 
 
 class _State:
-    """The Redis clients of the process (a plain class: see ``_settings.frozen_dataclass``)."""
+    """The Redis clients of the process."""
 
     __slots__ = ("clients", "lock", "pid", "resolved", "settings")
 

@@ -151,7 +151,7 @@ class SentrySettings:
 
 
 class _State:
-    """Sentry's state in this process (a plain class: see ``_settings.frozen_dataclass``)."""
+    """Sentry's state in this process."""
 
     def __init__(self) -> None:
         self.initialized = False

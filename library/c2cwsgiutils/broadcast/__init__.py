@@ -72,7 +72,7 @@ class BroadcastSettings:
 
 
 class _State:
-    """The broadcaster of the process (a plain class: see ``_settings.frozen_dataclass``)."""
+    """The broadcaster of the process."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()

@@ -57,7 +57,7 @@ class Outgoing:
 
 
 class _State:
-    """The patch of the process (a plain class: see ``_settings.frozen_dataclass``)."""
+    """The patch of the process."""
 
     __slots__ = ("defaults", "observers", "original")
 
