@@ -8,13 +8,14 @@ plus ``_bucket``). Label values are bounded: see :class:`BoundedLabel`.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from c2cwsgiutils import _settings
+from c2cwsgiutils import _settings, _versions
 
 __all__ = ["BoundedLabel", "Metrics", "MetricsSettings", "get", "settings", "use_registry", "version_gauge"]
 
@@ -127,33 +128,12 @@ def most_recent_mode() -> Literal["livemostrecent", "livemax"]:
         except ValueError:
             # The highest value of the live processes is the closest, and what the reference used.
             _MOST_RECENT.append("livemax")
-            _warn_once(
-                "mostrecent",
+            logging.getLogger(__name__).warning(
                 "prometheus-client %s has no multiprocess mode 'livemostrecent' (0.18 and later): "
                 "the health_check_failure gauge shows the highest value of the live processes",
-                _version("prometheus-client"),
+                _versions.installed("prometheus-client"),
             )
     return _MOST_RECENT[0]
-
-
-_WARNED: set[str] = set()
-
-
-def _warn_once(key: str, message: str, *args: object) -> None:
-    if key not in _WARNED:
-        _WARNED.add(key)
-        import logging
-
-        logging.getLogger(__name__).warning(message, *args)
-
-
-def _version(distribution: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "?"
 
 
 class Metrics:

@@ -126,32 +126,32 @@ def archive_dead(path: str) -> int:
 def _with_archive(live: list[Any], archive: _Archive | None) -> Iterator[Any]:
     if archive is None or not archive.families:
         return iter(live)
-    from prometheus_client.metrics_core import Metric
-
     result = []
-    seen = set()
     for metric in live:
         archived = archive.families.get(metric.name)
         if archived is None or archived[0] != metric.type:
             result.append(metric)
             continue
-        seen.add(metric.name)
+        # The live samples plus the archived ones, those of the same series added up.
         values = dict(archived[2])
-        combined = Metric(metric.name, metric.documentation, metric.type)
         for sample in metric.samples:
             key = (sample.name, tuple(sorted(sample.labels.items())))
-            combined.add_sample(sample.name, sample.labels, sample.value + values.pop(key, 0.0))
-        for (name, labels), value in values.items():
-            combined.add_sample(name, dict(labels), value)
-        result.append(combined)
+            values[key] = values.get(key, 0.0) + sample.value
+        result.append(_metric(metric.name, metric.documentation, metric.type, values))
+    live_names = {metric.name for metric in live}
     for name, (kind, documentation, values) in archive.families.items():
-        if name in seen or any(metric.name == name for metric in live):
-            continue
-        only_archived = Metric(name, documentation, kind)
-        for (sample_name, labels), value in values.items():
-            only_archived.add_sample(sample_name, dict(labels), value)
-        result.append(only_archived)
+        if name not in live_names:
+            result.append(_metric(name, documentation, kind, values))
     return iter(result)
+
+
+def _metric(name: str, documentation: str, kind: str, values: dict[tuple[str, Any], float]) -> Any:
+    from prometheus_client.metrics_core import Metric
+
+    metric = Metric(name, documentation, kind)
+    for (sample_name, labels), value in values.items():
+        metric.add_sample(sample_name, dict(labels), value)
+    return metric
 
 
 class ArchivingCollector:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from importlib import metadata
 
-__all__ = ["OutdatedDependencyError", "check"]
+__all__ = ["OutdatedDependencyError", "check", "installed"]
 
 _LOG = logging.getLogger("c2cwsgiutils")
 _checked: list[bool] = []
@@ -25,7 +25,8 @@ class OutdatedDependencyError(RuntimeError):
     """An installed dependency is older than the version the library needs."""
 
 
-def _installed(name: str) -> str | None:
+def installed(name: str) -> str | None:
+    """The installed version of the distribution ``name``, or None."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -55,7 +56,7 @@ def check(distribution: str = "c2cwsgiutils") -> None:
             requirement = Requirement(text)
         except InvalidRequirement:
             continue
-        version_text = _installed(requirement.name)
+        version_text = installed(requirement.name)
         if version_text is None or not requirement.specifier:
             continue
         try:

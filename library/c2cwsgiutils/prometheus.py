@@ -12,10 +12,12 @@ gunicorn (``gunicorn.conf.py``, as :mod:`c2cwsgiutils.gunicorn_config` does)::
         prometheus.mark_process_dead(worker.pid)
 
 :func:`start` serves the metrics of all the workers on ``C2C_PROMETHEUS_PORT`` (any path) from the
-files of ``PROMETHEUS_MULTIPROC_DIR``, which it empties first. Beyond the reference: the files of
-dead workers are merged into archive files (bounded file count, monotonic totals, gauges of dead
-workers gone) and the workers' process and GC metrics are written to those files by
-:func:`includeme`, so a scrape never waits for the workers (see :mod:`._prometheus_multiproc`).
+files of ``PROMETHEUS_MULTIPROC_DIR``, which it empties first. Beyond the reference: the counts
+of dead workers are archived in the master's memory and their files removed, also when
+``child_exit`` only calls prometheus_client's ``mark_process_dead`` (bounded file count,
+monotonic totals, gauges of dead workers gone), and the workers' process and GC metrics are
+written to the files by :func:`includeme`, so a scrape never waits for the workers (see
+:mod:`._prometheus_multiproc`).
 
 waitress or any single process: :func:`start_single_process`.
 

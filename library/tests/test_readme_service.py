@@ -10,13 +10,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from _gunicorn import free_port, stop
+from readme_app import gunicorn_command
 
 pytestmark = pytest.mark.server
 
@@ -47,17 +47,7 @@ def _start(
         "GUNICORN_MAX_REQUESTS_JITTER": "0",
     }
     (tmp_path / "metrics").mkdir()
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "--config",
-        str(_APP / "gunicorn.conf.py"),
-        "--paste",
-        str(_APP / "production.ini"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--graceful-timeout",
-        "5",
-    ]
+    command = [*gunicorn_command(f"127.0.0.1:{port}"), "--graceful-timeout", "5"]
     log_path = tmp_path / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)

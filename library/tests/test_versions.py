@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from readme_app import gunicorn_command
+
 _APP = Path(__file__).parent / "readme_app"
 
 _BUILD = """
@@ -55,14 +57,7 @@ def test_a_dependency_below_the_floor_is_refused_with_one_line(tmp_path):
 def test_gunicorn_refuses_to_start_with_a_dependency_below_the_floor(tmp_path):
     """The README-style service on gunicorn stops at start-up, saying which package is too old."""
     result = _run(
-        str(Path(sys.executable).parent / "gunicorn"),
-        "--config",
-        str(_APP / "gunicorn.conf.py"),
-        "--paste",
-        str(_APP / "production.ini"),
-        "--bind",
-        "127.0.0.1:0",
-        path=_installed_as(tmp_path, "prometheus-client", "0.16.0"),
+        *gunicorn_command("127.0.0.1:0"), path=_installed_as(tmp_path, "prometheus-client", "0.16.0")
     )
     assert result.returncode != 0
     assert "prometheus-client 0.16.0 is installed, c2cwsgiutils needs prometheus-client>=0.17.1" in (

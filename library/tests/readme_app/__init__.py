@@ -19,6 +19,17 @@ def hello_get(request):
     return {"hello": "world", "request_id": request.c2c_request_id, "pid": os.getpid()}
 
 
+def gunicorn_command(bind: str) -> list[str]:
+    """The command that serves this service as its README says: gunicorn, its config, its ini."""
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    config, ini = here / "gunicorn.conf.py", here / "production.ini"
+    return [str(gunicorn), "--config", str(config), "--paste", str(ini), "--bind", bind]
+
+
 def main(global_config, **settings):
     """The main function of the README."""
     del global_config
