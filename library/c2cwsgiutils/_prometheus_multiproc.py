@@ -22,6 +22,7 @@ dead worker's values twice (in the archive and in its file) or not at all.
 
 from __future__ import annotations
 
+import collections
 import glob
 import logging
 import os
@@ -34,6 +35,8 @@ __all__ = ["ArchivingCollector", "WorkerSampler", "archive_dead", "empty_directo
 
 _LOG = logging.getLogger("c2cwsgiutils.prometheus")
 _FILES_LOCK = threading.Lock()
+# Dead processes whose files wait to be archived: (pid, directory).
+_PENDING: collections.deque[tuple[int, str]] = collections.deque()
 _ADDITIVE_TYPES = ("counter", "histogram", "summary")
 
 
@@ -79,8 +82,26 @@ def _merge(files: list[str]) -> list[Any]:
 
 
 def mark_process_dead(pid: int, path: str) -> None:
-    """Archive the additive metrics of the dead process ``pid`` and remove all of its files."""
-    with _FILES_LOCK:
+    """Archive the additive metrics of the dead process ``pid`` and remove all of its files.
+
+    Never waits: gunicorn 23 calls ``child_exit`` from its SIGCHLD handler, which can interrupt
+    this very function in the same thread when two workers exit together (a lock taken again
+    there would never be released: the master would spawn no more workers). When the lock is
+    taken, the process is left to its holder, which archives the pending ones before releasing
+    it, or to the next scrape (:func:`archive_dead`).
+    """
+    _PENDING.append((pid, path))
+    if _FILES_LOCK.acquire(blocking=False):
+        try:
+            _archive_pending()
+        finally:
+            _FILES_LOCK.release()
+
+
+def _archive_pending() -> None:
+    """Archive the pending dead processes (with ``_FILES_LOCK`` held)."""
+    while _PENDING:
+        pid, path = _PENDING.popleft()
         _mark_process_dead(pid, path)
 
 
@@ -120,6 +141,7 @@ def archive_dead(path: str) -> int:
         dead = sorted(pid for pid in pids if pid != os.getpid() and not _is_alive(pid))
         for pid in dead:
             _mark_process_dead(pid, path)
+        _archive_pending()
         return len(dead)
 
 
@@ -165,8 +187,11 @@ class ArchivingCollector:
         """Merge the files of the live workers and the archive."""
         archive_dead(self._path)
         with _FILES_LOCK:
-            files = glob.glob(os.path.join(self._path, "*.db"))
-            return _with_archive(_merge(files), _ARCHIVES.get(self._path))
+            try:
+                files = glob.glob(os.path.join(self._path, "*.db"))
+                return _with_archive(_merge(files), _ARCHIVES.get(self._path))
+            finally:
+                _archive_pending()  # the workers that died while the files were read
 
 
 class WorkerSampler:

@@ -69,6 +69,25 @@ def wait_answering(url: str, log_path: Path, timeout: float = START_TIMEOUT) -> 
             return
 
 
+def get_retrying(
+    get: Callable[..., requests.Response], url: str, retries: list[str], attempts: int = 5, **kwargs: Any
+) -> requests.Response:
+    """``get(url, **kwargs)``, again when the connection is reset or left unanswered.
+
+    gunicorn 23 may do either to a kept-alive or queued connection of a worker it recycles
+    (``max_requests``), as a client then sees; a client retries. Each retried URL is appended to
+    ``retries``: its request may have been served twice.
+    """
+    for attempt in range(attempts):
+        try:
+            return get(url, **kwargs)
+        except (requests.ConnectionError, requests.Timeout):
+            if attempt == attempts - 1:
+                raise
+            retries.append(url)
+    raise AssertionError("unreachable")
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     """Stop gunicorn as a container runtime does: SIGTERM, then SIGKILL after 20 s."""
     process.terminate()

@@ -521,3 +521,31 @@ def test_a_scrape_never_reads_a_histogram_value_that_goes_down(tmp_path, monkeyp
     assert scrapes > 10
     assert last[("torn_seconds_count", (("route", "hello"),))] > 0
     assert decreases == []
+
+
+def test_child_exit_never_waits_for_the_archive_it_interrupts(tmp_path, monkeypatch):
+    """A child_exit call while the archive is held in its own thread returns (gunicorn 23, SIGCHLD).
+
+    The second worker's exit interrupts the archiving of the first one's in the same thread; the
+    call must not wait for a lock its own thread holds (the master would spawn no more workers).
+    Its files are archived by whoever holds the lock next.
+    """
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    first, second = _run_workers(tmp_path, 2, increment=3)
+    _stop(first)
+    _stop(second)
+    returned = threading.Event()
+
+    def interrupted_hook() -> None:
+        with _prometheus_multiproc._FILES_LOCK:  # the first exit being archived, in this thread
+            prometheus.mark_process_dead(second)
+            returned.set()
+
+    thread = threading.Thread(target=interrupted_hook, daemon=True)
+    thread.start()
+    assert returned.wait(10), "mark_process_dead waited for the lock of its own thread"
+    thread.join(10)
+    prometheus.mark_process_dead(first)  # takes the lock: archives both
+    assert os.listdir(tmp_path) == []
+    collected = _collect(tmp_path)
+    assert collected[("jobs_total", (("kind", "a"),))] == 6

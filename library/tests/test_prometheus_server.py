@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from _gunicorn import get_retrying
 
 pytestmark = pytest.mark.server
 
@@ -186,27 +187,17 @@ def test_prometheus_scrapes_the_request_counter_of_all_workers(gunicorn_app, pro
     """Prometheus finds the sum over workers (alive and recycled) of the requests sent."""
     app_port, metrics_port, multiproc = gunicorn_app
     assert "counter_12345.db" not in os.listdir(multiproc)  # emptied at start
-    retries = 0
-    session = requests.Session()
+    retries: list[str] = []
     for _ in range(_REQUESTS):
-        try:
-            response = session.get(f"http://127.0.0.1:{app_port}/hello", timeout=5)
-        except (requests.ConnectionError, requests.Timeout):
-            # gunicorn 23 may reset, or leave unanswered, a kept-alive connection of a worker it
-            # recycles: a client retries (the first try may or may not have been served).
-            retries += 1
-            session.close()
-            session = requests.Session()
-            response = session.get(f"http://127.0.0.1:{app_port}/hello", timeout=5)
+        response = get_retrying(requests.get, f"http://127.0.0.1:{app_port}/hello", retries, timeout=5)
         assert response.json() == {"hello": "world"}
-    session.close()
     # One request was sent by the fixture to wait for gunicorn.
     expected = _REQUESTS + 1
     query = 'sum(c2cwsgiutils_pyramid_routes_seconds_count{route="hello",status="200"})'
 
     def counted():
         result = _query(prometheus_server, query)
-        return result and expected <= float(result[0]["value"][1]) <= expected + retries
+        return result and expected <= float(result[0]["value"][1]) <= expected + len(retries)
 
     _wait(f"{query} == {expected}", counted)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from _gunicorn import free_port, stop
+from _gunicorn import free_port, get_retrying, stop
 from readme_app import gunicorn_command
 
 pytestmark = pytest.mark.server
@@ -73,15 +73,7 @@ def _stop(process: subprocess.Popen, log_path: Path) -> str:
 
 
 def _get(url: str, retries: list[str], **kwargs: object) -> requests.Response:
-    """GET, once again when the connection is reset or unanswered (gunicorn 23, on a worker it recycles).
-
-    The URLs retried are appended to ``retries``: such a request may have been served twice.
-    """
-    try:
-        return requests.get(url, timeout=10, **kwargs)  # type: ignore[arg-type]
-    except (requests.ConnectionError, requests.Timeout):
-        retries.append(url)
-        return requests.get(url, timeout=10, **kwargs)  # type: ignore[arg-type]
+    return get_retrying(requests.get, url, retries, timeout=10, **kwargs)
 
 
 def _routes_count(metrics: str, route: str) -> float:
