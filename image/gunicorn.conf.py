@@ -8,8 +8,10 @@ same import.
 # GUNICORN_WORKERS (default: from the container's CPU quota), threads from GUNICORN_THREADS (10),
 # the application from --paste / C2CWSGIUTILS_CONFIG, logging from the ini file (JSON with
 # LOG_TYPE=json), the access log without secrets, and the Prometheus hooks (on_starting,
-# post_fork, child_exit). The graceful SIGTERM drain is C2C_HEALTH_CHECK_DRAIN_SECONDS (the
-# health check installs it in each worker).
+# post_fork, child_exit). The graceful SIGTERM drain is C2C_HEALTH_CHECK_DRAIN_SECONDS (5 s by
+# default: ENV in the Dockerfile): the health check installs it in each worker (post_worker_init
+# below for preloaded workers). On SIGTERM the master closes its copy of the listening socket,
+# the draining workers keep theirs open and accept until they stop.
 import logging
 import os
 import signal
@@ -21,8 +23,10 @@ from c2cwsgiutils.gunicorn_config import *  # noqa: F403  # the library's settin
 # What the image adds for containers:
 # - the workers' heartbeat files on a tmpfs, not on the overlay file system (which can block);
 worker_tmp_dir = "/dev/shm"  # noqa: S108  # a tmpfs in every container, for heartbeats
-# - on SIGTERM (docker stop), the in-flight requests get this long to finish; keep it below the
-#   platform's grace period (docker stop: 10 s unless -t / stop_grace_period; Kubernetes: 30 s);
+# - on SIGTERM (docker stop), the workers get this long to stop, counted from the signal: the
+#   drain (5 s), then the requests in flight finish; keep it below the platform's grace period
+#   (docker stop: 10 s unless -t / stop_grace_period; Kubernetes: terminationGracePeriodSeconds,
+#   30 s, which also counts a preStop hook's time);
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or 25)
 # - the worker timeout (a worker silent for longer is killed and replaced);
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)

@@ -13,12 +13,14 @@ def test_health_check_levels(app: Connection) -> None:
     assert ping["successes"] == {}
     assert ping["failures"] == {}
 
-    vital = app.get_json("c2c/health_check", cors=False)
+    # The results are details for the authorised (anonymous callers see names, levels, timings).
+    key = {"X-API-Key": "acceptance-secret"}
+    vital = app.get_json("c2c/health_check", headers=key, cors=False)
     assert set(vital["successes"]) == {"db_engine_sqlalchemy", "db_engine_sqlalchemy_slave", "fine"}
     assert vital["successes"]["fine"]["result"] == "fine"
     assert vital["successes"]["db_engine_sqlalchemy"]["level"] == 1
 
-    optional = app.get_json("c2c/health_check", params={"max_level": "2"}, cors=False)
+    optional = app.get_json("c2c/health_check", params={"max_level": "2"}, headers=key, cors=False)
     assert {
         "alembic_app_alembic.ini_alembic",
         "redis-sentinel:26379",
@@ -30,12 +32,21 @@ def test_health_check_levels(app: Connection) -> None:
 
 
 def test_health_check_failure(app: Connection) -> None:
-    report = app.get_json("c2c/health_check", params={"max_level": "3"}, expected_status=500, cors=False)
+    anonymous = app.get_json("c2c/health_check", params={"max_level": "3"}, expected_status=500, cors=False)
+    assert anonymous["failures"]["fails"]["message"] == "this check always fails"
+    assert "result" not in anonymous["failures"]["fails"]
+    assert "stacktrace" not in anonymous["failures"]["fails"]
+    report = app.get_json(
+        "c2c/health_check",
+        params={"max_level": "3"},
+        headers={"X-API-Key": "acceptance-secret"},
+        expected_status=500,
+        cors=False,
+    )
     failure = report["failures"]["fails"]
     assert failure["message"] == "this check always fails"
     assert failure["result"] == {"reason": "on purpose"}
     assert failure["level"] == 3
-    assert "stacktrace" not in failure
     authenticated = app.get_json(
         "c2c/health_check",
         params={"max_level": "3", "checks": "fails"},

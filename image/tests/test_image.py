@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -253,6 +254,89 @@ def test_docker_stop_drains_the_health_check(service_image: str) -> None:
         assert state["ExitCode"] == 0
 
 
+DRAIN_LOAD_CLIENTS = 8
+DRAIN_LOAD_MAX_REQUESTS = 6000  # the bound of the load loop, all clients together
+
+
+Outcome = tuple[bool, str | None]  # (sent before readiness failed, error or None)
+
+
+def _load(url: str, unready: threading.Event, done: threading.Event, outcomes: list[Outcome]) -> None:
+    """GET ``url`` on a new connection each time (urllib sends ``Connection: close``) until ``done``.
+
+    Each outcome tells whether the request was sent before ``unready`` (readiness failed) was set.
+    """
+    while not done.is_set():
+        before = not unready.is_set()
+        try:
+            status, _ = get(url, timeout=30)
+            error = None if status == 200 else f"HTTP {status}"
+        except (OSError, http.client.HTTPException) as exception:
+            error = repr(exception)
+        outcomes.append((before, error))  # list.append is atomic
+        if len(outcomes) >= DRAIN_LOAD_MAX_REQUESTS:
+            done.set()
+
+
+@pytest.mark.parametrize(
+    "command", [(), ("pserve", "c2c:///app/production.ini")], ids=["gunicorn", "waitress"]
+)
+def test_docker_stop_under_load_loses_no_request_sent_before_readiness_failed(
+    service_image: str, command: tuple[str, ...]
+) -> None:
+    """By default ``docker stop`` under load fails readiness first, loses no earlier request, exits 0.
+
+    Clients open a new connection per request, as behind a load balancer that takes the container
+    out once its readiness (the health check above level 0) fails: every request sent before that
+    is answered; the server still answers after it (the drain), then stops gracefully: a request
+    in flight at the end of the drain finishes. waitress runs as PID 1, where a signal's default
+    action does nothing: it must stop by itself.
+    """
+    for service in _run(service_image, command=command):
+        readiness_failed, done = threading.Event(), threading.Event()
+        outcomes: list[Outcome] = []
+        clients = [
+            threading.Thread(target=_load, args=(service.url + "/whoami", readiness_failed, done, outcomes))
+            for _ in range(DRAIN_LOAD_CLIENTS)
+        ]
+        for client in clients:
+            client.start()
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while sum(error is None for _, error in outcomes) < 20:
+                assert time.monotonic() < deadline, outcomes[-5:]
+                assert not done.is_set(), outcomes[-5:]
+                time.sleep(0.05)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+                # Longer than the drain: still running when the server stops accepting.
+                slow = pool.submit(get, service.url + "/slow?seconds=7", 30)
+                stopping = pool.submit(docker, "stop", "--time", "30", service.name, timeout=60)
+                for _ in range(600):
+                    try:
+                        status, body = get(service.url + "/c2c/health_check?max_level=1")
+                    except (OSError, http.client.HTTPException) as exception:
+                        status, body = 0, repr(exception).encode()
+                    if status != 200:
+                        break
+                    time.sleep(0.05)
+                readiness_failed.set()
+                stopping.result(timeout=60)
+                slow_status, slow_body = slow.result(timeout=60)
+        finally:
+            done.set()
+            for client in clients:
+                client.join(timeout=60)
+        before = [error for sent_before, error in outcomes if sent_before]
+        after = [error for sent_before, error in outcomes if not sent_before]
+        assert [error for error in before if error] == []
+        assert len(before) > 20
+        assert (status, b"draining" in body) == (500, True), body
+        assert None in after  # still answered once readiness failed
+        assert (slow_status, json.loads(slow_body)) == (200, {"slept": 7.0})  # a graceful stop
+        state = json.loads(docker("inspect", "--format", "{{json .State}}", service.name).stdout)
+        assert state["ExitCode"] == 0
+
+
 def test_waitress_alternative(service_image: str) -> None:
     """The documented waitress command serves the same application through the c2c:// loader."""
     for waitress in _run(service_image, command=("pserve", "c2c:///app/production.ini")):
@@ -348,7 +432,7 @@ def test_plain_postgresql_url_works(service_image: str, postgres_network: tuple[
     network, database = postgres_network
     options = ("--network", network, "--env", "SQLALCHEMY_URL=postgresql://postgres@db/postgres")
     for service in _run(service_image, *options):
-        status, body = get(service.url + "/c2c/health_check?max_level=1")
+        status, body = get(service.url + "/c2c/health_check?max_level=1", headers={"X-API-Key": SECRET})
         assert status == 200, body
         assert json.loads(body)["successes"]["database"]["result"]["driver"] == "psycopg"
         docker("stop", "--time", "5", database)
@@ -381,7 +465,7 @@ def test_psycopg2_url_works(service_image: str, postgres_network: tuple[str, str
     network, _ = postgres_network
     options = ("--network", network, "--env", "SQLALCHEMY_URL=postgresql+psycopg2://postgres@db/postgres")
     for service in _run(service_image, *options):
-        status, body = get(service.url + "/c2c/health_check?max_level=1")
+        status, body = get(service.url + "/c2c/health_check?max_level=1", headers={"X-API-Key": SECRET})
         assert status == 200, body
         database = json.loads(body)["successes"]["database"]["result"]
         assert database["driver"] == "psycopg2"
@@ -411,7 +495,7 @@ def test_redis_broadcast_and_metrics_port(service_image: str, redis_network: tup
         *("--env", "C2C_PROMETHEUS_PORT=9090"),
     )
     for service in _run(service_image, *options):
-        status, body = get(service.url + "/c2c/health_check?max_level=2")
+        status, body = get(service.url + "/c2c/health_check?max_level=2", headers={"X-API-Key": secret})
         assert status == 200, body
         successes = json.loads(body)["successes"]
         assert successes["redis://redis:6379"]["result"]["info"]["redis_version"]

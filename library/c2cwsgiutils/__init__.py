@@ -17,7 +17,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["get_config_defaults", "get_logconfig_dict", "get_paste_config"]
+from c2cwsgiutils import _settings
+
+__all__ = ["get_config_defaults", "get_logconfig_dict", "get_paste_config", "request_id_header"]
 
 _LOG = logging.getLogger(__name__)
 _DEFAULT_DATEFMT = "[%Y-%m-%d %H:%M:%S %z]"
@@ -164,9 +166,6 @@ def _bind_args(name: str, handler_class: Any, args: tuple[Any, ...]) -> dict[str
     return dict(bound.arguments)
 
 
-_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
-
-
 def _logger_dict(section: configparser.SectionProxy, root: bool) -> dict[str, Any]:
     result: dict[str, Any] = {"handlers": _split_names(section.get("handlers", ""))}
     if section.get("level", "").strip():
@@ -174,7 +173,11 @@ def _logger_dict(section: configparser.SectionProxy, root: bool) -> dict[str, An
     if not root:
         # As with fileConfig, loggers propagate unless told otherwise; dictConfig would keep the
         # current value instead (gunicorn turns propagation off on its loggers).
-        result["propagate"] = section.get("propagate", "1").strip().lower() not in _FALSE
+        value = section.get("propagate", "").strip() or "1"
+        try:
+            result["propagate"] = _settings.as_bool(value)
+        except ValueError as error:
+            raise ValueError(f"{section.name}: propagate = {error}") from error
     return result
 
 
@@ -241,7 +244,7 @@ def get_logconfig_dict(filename: str, environ: Mapping[str, str] | None = None) 
             formatter["style"] = style
         result["formatters"][name] = formatter
     if result["loggers"] or "root" in result:  # else gunicorn keeps its own logging defaults
-        _add_access_filter(result, os.environ if environ is None else environ)
+        _add_access_filter(result, _request_id_header(parser, os.environ if environ is None else environ))
     for logger_name, logger in (("root", result.get("root", {})), *result["loggers"].items()):
         missing = [handler for handler in logger.get("handlers", []) if handler not in result["handlers"]]
         if missing:
@@ -252,7 +255,46 @@ def get_logconfig_dict(filename: str, environ: Mapping[str, str] | None = None) 
     return result
 
 
-def _add_access_filter(config: dict[str, Any], environ: Mapping[str, str]) -> None:
+def _app_options(parser: configparser.ConfigParser, keys: Sequence[str]) -> dict[str, str]:
+    """The values of ``keys`` in the ini's ``[app:...]`` sections (the first section that sets one wins).
+
+    Only these keys are interpolated: another option may name a variable that only the
+    application's environment has.
+    """
+    result: dict[str, str] = {}
+    for section in parser.sections():
+        if section.startswith("app:"):
+            for key in keys:
+                if key not in result and parser.has_option(section, key):
+                    result[key] = parser.get(section, key)
+    return result
+
+
+def request_id_header(filename: str, environ: Mapping[str, str] | None = None) -> str:
+    """``C2C_REQUEST_ID_HEADER``, else the ``c2c.request_id_header`` of the ini file, else ``""``.
+
+    For the gunicorn master, which logs the access lines before (and without) the application.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        parser = _read_ini(_ini_path(filename), environ)
+    except (OSError, configparser.Error):  # no ini (a test, a script): the environment alone
+        parser = configparser.ConfigParser()
+    return _request_id_header(parser, environ)
+
+
+def _request_id_header(parser: configparser.ConfigParser, environ: Mapping[str, str]) -> str:
+    """``C2C_REQUEST_ID_HEADER`` or the ini's ``c2c.request_id_header``, as the application reads it."""
+    from c2cwsgiutils.request_tracking import RequestTrackingSettings
+
+    keys = [key for key in (_settings.ini_key(RequestTrackingSettings, "request_id_header"),) if key]
+    value = _settings.resolve_one(
+        RequestTrackingSettings, "request_id_header", _app_options(parser, keys), environ
+    )
+    return str(value)
+
+
+def _add_access_filter(config: dict[str, Any], request_id_header: str) -> None:
     """Send gunicorn's access lines through the filter that masks secrets and adds the fields.
 
     Unless the ini configures ``gunicorn.access`` itself, its records go to the root handlers
@@ -262,7 +304,7 @@ def _add_access_filter(config: dict[str, Any], environ: Mapping[str, str]) -> No
     config["filters"] = {
         "c2c_gunicorn_access": {
             "()": "c2cwsgiutils._gunicorn_access.AccessLogFilter",
-            "request_id_header": environ.get("C2C_REQUEST_ID_HEADER", ""),
+            "request_id_header": request_id_header,
         }
     }
     access = config["loggers"].setdefault("gunicorn.access", {"handlers": [], "propagate": True})

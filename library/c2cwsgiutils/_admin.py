@@ -29,3 +29,29 @@ def add_admin_view(
     base_path = _settings.get(config.registry, _settings.CoreSettings).base_path
     config.add_route(route_name, base_path + path, request_method="GET")
     config.add_view(view, route_name=route_name, renderer="fast_json", http_cache=0)
+
+
+def bad_request(message: str) -> Exception:
+    """A 400 whose body is JSON (``status``, ``message``), with or without the library's error views."""
+    from pyramid.httpexceptions import HTTPBadRequest
+
+    body = {"status": 400, "message": message}
+    return HTTPBadRequest(message, json_body=body, content_type="application/json")  # type: ignore[no-any-return]
+
+
+def bool_param(request: Any, name: str, *, flag: bool = False) -> bool | None:
+    """The boolean query parameter ``name`` (the words of ``_settings.as_bool``); ``None`` when absent.
+
+    With ``flag``, a parameter without a value (``?backrefs``) is true. Any other word is a JSON 400.
+    """
+    value = request.params.get(name)
+    if value is None:
+        return None
+    if flag and not value.strip():
+        return True
+    if value.strip():
+        try:
+            return _settings.as_bool(value)
+        except ValueError:
+            pass
+    raise bad_request(f"Invalid {name} value: {value!r} (true or false expected)")

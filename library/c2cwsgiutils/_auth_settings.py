@@ -1,11 +1,22 @@
-"""Names, settings and types of the authentication (re-exported by :mod:`c2cwsgiutils.auth`)."""
+"""Names, settings and types of the authentication (re-exported by :mod:`c2cwsgiutils.auth`).
+
+Also the throttle of wrong secrets (:class:`FailureThrottle`) with its settings: the state of the
+secret check that :mod:`c2cwsgiutils.auth` keeps per application.
+"""
 
 from __future__ import annotations
 
+import collections
 import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import TypedDict
 
 from c2cwsgiutils import _settings
+
+_LOG = logging.getLogger("c2cwsgiutils.auth")
 
 COOKIE_AGE = 7 * 24 * 3600
 """Lifetime of the authentication cookie, in seconds (7 days)."""
@@ -179,3 +190,157 @@ class AuthSettings:
         convert=float,
         doc="Timeout of the calls to GitHub, in seconds.",
     )
+
+
+def _non_negative_int(value: object) -> int:
+    number = int(str(value))
+    if number < 0:
+        raise ValueError(f"{number} is negative")
+    return number
+
+
+def _positive_int(value: object) -> int:
+    number = int(str(value))
+    if number < 1:
+        raise ValueError(f"{number} is not 1 or more")
+    return number
+
+
+def _non_negative_float(value: object) -> float:
+    number = float(str(value))
+    if not number >= 0:  # also NaN
+        raise ValueError(f"{number} is not a number of seconds, 0 or more")
+    return number
+
+
+@_settings.frozen_dataclass
+class AuthFailureSettings:
+    """Settings of the throttle of wrong secrets (per client address and per process)."""
+
+    limit: int = _settings.knob(
+        5,
+        env="C2C_AUTH_FAILURE_LIMIT",
+        ini="c2c.auth.failure_limit",
+        convert=_non_negative_int,
+        doc="Wrong secrets a client address may send before it is answered 429 with `Retry-After` "
+        "(0: no throttling).",
+    )
+    delay: float = _settings.knob(
+        1.0,
+        env="C2C_AUTH_FAILURE_DELAY",
+        ini="c2c.auth.failure_delay",
+        convert=_non_negative_float,
+        doc="Seconds of 429 after the last allowed wrong secret; doubled by each further one.",
+    )
+    max_delay: float = _settings.knob(
+        300.0,
+        env="C2C_AUTH_FAILURE_MAX_DELAY",
+        ini="c2c.auth.failure_max_delay",
+        convert=_non_negative_float,
+        doc="Longest 429 delay after a wrong secret, in seconds.",
+    )
+    expiry: float = _settings.knob(
+        900.0,
+        env="C2C_AUTH_FAILURE_EXPIRY",
+        ini="c2c.auth.failure_expiry",
+        convert=_non_negative_float,
+        doc="Seconds without a wrong secret (and past its delay) after which a client address's "
+        "wrong secrets are forgotten.",
+    )
+    max_clients: int = _settings.knob(
+        10000,
+        env="C2C_AUTH_FAILURE_MAX_CLIENTS",
+        ini="c2c.auth.failure_max_clients",
+        convert=_positive_int,
+        doc="Client addresses whose wrong secrets are remembered, per process; past that, the "
+        "least recently seen is forgotten.",
+    )
+
+
+class _Client:
+    __slots__ = ("failures", "last", "until")
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.last = 0.0  # time of the last wrong secret
+        self.until = 0.0  # end of the 429 delay
+
+
+class FailureThrottle:
+    """Count the wrong secrets of each client address; answer 429 for a growing delay past a limit.
+
+    After ``limit`` wrong secrets, a client address gets ``delay`` seconds during which its secret
+    is not even compared (the right one included: else guessing would go on at full speed, the
+    429 telling the wrong guesses from the right one); each further wrong secret doubles the
+    delay, up to ``max_delay``. A right secret forgets the client's failures. The failures of a
+    client are forgotten ``expiry`` seconds after its last one (and not before its delay ends).
+    At most ``max_clients`` addresses are remembered, the least recently seen forgotten first: an
+    attacker who evicts its own entry with many addresses had those addresses' free tries anyway.
+    Thread-safe; one per application, so per process.
+
+    Args:
+        settings: the limits.
+        clock: the monotonic clock, in seconds.
+    """
+
+    def __init__(self, settings: AuthFailureSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        """Remember no client yet."""
+        self._settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._clients: collections.OrderedDict[str, _Client] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        """The number of client addresses remembered."""
+        return len(self._clients)
+
+    def _expired(self, client: _Client, now: float) -> bool:
+        return now >= client.until and now - client.last >= self._settings.expiry
+
+    def check(self, address: str, compare: Callable[[], bool]) -> tuple[bool, float]:
+        """Compare a secret sent by ``address`` (``compare()``) unless the address must wait.
+
+        Returns:
+            ``(True, 0)`` for a right secret, ``(False, 0)`` for a wrong one, and
+            ``(False, seconds)`` when ``address`` must wait that long: its secret was not compared.
+        """
+        with self._lock:
+            client = self._clients.get(address)
+            if client is not None:
+                now = self._clock()
+                if client.until > now:
+                    self._clients.move_to_end(address)
+                    return False, client.until - now
+                if self._expired(client, now):
+                    del self._clients[address]
+        if compare():
+            with self._lock:
+                self._clients.pop(address, None)
+            return True, 0.0
+        self._failed(address)
+        return False, 0.0
+
+    def _failed(self, address: str) -> None:
+        settings = self._settings
+        with self._lock:
+            now = self._clock()
+            client = self._clients.get(address)
+            if client is None or self._expired(client, now):
+                client = self._clients[address] = _Client()
+            self._clients.move_to_end(address)
+            client.failures += 1
+            client.last = now
+            extra = client.failures - settings.limit
+            delay = 0.0
+            if extra >= 0:
+                delay = min(settings.delay * 2.0 ** min(extra, 64), settings.max_delay)
+                client.until = now + delay
+            while len(self._clients) > settings.max_clients:
+                self._clients.popitem(last=False)
+        if delay:
+            _LOG.warning(
+                "%d wrong secrets from the client address %s: it is answered 429 for %.0f seconds",
+                client.failures,
+                address or "(unknown)",
+                delay,
+            )

@@ -16,13 +16,16 @@ values have their double quotes escaped (``"`` is ``\"``) so that a quoted atom 
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+import os
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from c2cwsgiutils._redact import MASK, may_hold_secret, redact
+from c2cwsgiutils._redact import MASK, add_secret, may_hold_secret, redact, redact_query
 
 __all__ = ["MASKED_ATOMS", "REDACTED_ATOMS", "AccessLogFilter"]
 
+# Atoms that are a query string alone (no "?" before it).
+_QUERY_ATOMS = frozenset({"q", "{query_string}e"})
 # Atoms that may carry a secret in a query string or a cookie.
 REDACTED_ATOMS = (
     "r",
@@ -51,15 +54,15 @@ def _unescaped(value: Any) -> Any:
     return value.replace('\\"', '"') if isinstance(value, str) else value
 
 
-def _redact_escaped(value: str) -> str:
+def _redact_escaped(value: str, clean: Callable[[str], str] = redact) -> str:
     r"""Redact an atom whose double quotes are escaped, as if it had been redacted before escaping.
 
-    A secret value ends at a quote: redacting the escaped text would take the ``\`` of ``\"`` as
-    part of the value and leave the quote unescaped. Escaping puts a ``\`` before each ``"``
-    and nowhere else, so replacing each ``\"`` by ``"`` gives back the original text exactly.
+    A secret value may hold or end at a quote: redacting the escaped text would take the ``\`` of
+    ``\"`` as part of the value and leave the quote unescaped. Escaping puts a ``\`` before each
+    ``"`` and nowhere else, so replacing each ``\"`` by ``"`` gives back the original text exactly.
     """
     plain = _unescaped(value)
-    redacted = redact(plain)
+    redacted = clean(plain)
     if redacted == plain:
         return value
     return redacted.replace('"', '\\"')
@@ -72,7 +75,7 @@ def _mask_secrets(atoms: MutableMapping[str, Any]) -> None:
         for key in REDACTED_ATOMS:
             value = atoms.get(key)
             if isinstance(value, str) and value:
-                atoms[key] = _redact_escaped(value)
+                atoms[key] = _redact_escaped(value, redact_query if key in _QUERY_ATOMS else redact)
     for key in MASKED_ATOMS:
         if key in atoms:
             atoms[key] = MASK
@@ -81,17 +84,26 @@ def _mask_secrets(atoms: MutableMapping[str, Any]) -> None:
 class AccessLogFilter(logging.Filter):
     """Mask secrets in gunicorn's access records and add the structured fields of the request.
 
+    The values of secret parameters are masked whole, whatever the spelling of their name
+    (``?%73ecret=`` is the ``secret`` parameter for WebOb), and the configured secret is masked
+    wherever it appears, raw or percent-encoded (see :mod:`c2cwsgiutils._redact`).
+
     The fields (record attributes, which the JSON handlers write): ``status``, ``method``,
     ``path``, ``query``, ``duration`` (seconds), ``client_addr`` and ``request_id`` (the
     response's request id header, else the request's).
 
     Args:
         request_id_header: a request id header to look for first (``C2C_REQUEST_ID_HEADER``).
+        secret: the secret to mask wherever it appears; default: ``C2C_SECRET`` of the
+            environment (the ini's ``c2c.secret`` is added when the application is loaded).
     """
 
-    def __init__(self, request_id_header: str = "") -> None:
-        """Look for ``request_id_header`` (if any) and ``X-Request-ID``."""
+    def __init__(self, request_id_header: str = "", secret: str | None = None) -> None:
+        """Look for ``request_id_header`` (if any) and ``X-Request-ID``; mask ``secret``."""
         super().__init__()
+        # Built when gunicorn configures its logging, before any request: the environment is the
+        # one the workers get.
+        add_secret(os.environ.get("C2C_SECRET", "") if secret is None else secret)
         names = (request_id_header.strip(), "X-Request-ID")
         self._request_id_atoms = tuple(
             dict.fromkeys(f"{{{name.lower()}}}{kind}" for kind in ("o", "i") for name in names if name)

@@ -3,6 +3,9 @@
 Every check opens its own session on one engine and always closes it, so probes never leak
 pooled connections. A connection found dead (database restarted) is retried once on a fresh
 connection, so the first probe after a restart already answers.
+
+The drivers' messages name the server, the user and the database: :func:`public_message`
+reduces them for anonymous callers of the health check.
 """
 
 from __future__ import annotations
@@ -19,6 +22,25 @@ import sqlalchemy.orm
 from c2cwsgiutils._db_session import engine_name
 from c2cwsgiutils._safety import never_raise
 from c2cwsgiutils.health_check import EngineType
+
+
+class _WrongVersionError(RuntimeError):
+    """The database is not at the head revision (a message of ours: revisions and engine name)."""
+
+
+def public_message(error: BaseException) -> str:
+    """The failure message of the database and alembic checks for anonymous callers.
+
+    Ours (wrong revision, no record of the model) as they are; the driver's reduced to its
+    class (``database error: OperationalError``); any other to its class.
+    """
+    from pyramid.httpexceptions import HTTPNotFound
+
+    if isinstance(error, _WrongVersionError | HTTPNotFound):
+        return str(error)
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.orig is not None:
+        return f"database error: {type(error.orig).__name__}"
+    return type(error).__name__
 
 
 def _bind_of(factory: Any) -> sqlalchemy.engine.Engine | None:
@@ -156,7 +178,7 @@ def alembic_check(
         for engine in engines:
             found = _with_session(engine, lambda session: frozenset(session.execute(query).scalars()))
             if found != heads:
-                raise RuntimeError(
+                raise _WrongVersionError(
                     f"Wrong database version on {engine_name(engine)}: "
                     f"{', '.join(sorted(found)) or 'none'} instead of {', '.join(sorted(heads))}"
                 )

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from c2cwsgiutils import _settings, _versions
+from c2cwsgiutils import _process_state, _settings, _versions
 
 __all__ = ["BoundedLabel", "Metrics", "MetricsSettings", "get", "settings", "use_registry", "version_gauge"]
 
@@ -253,6 +253,11 @@ def get() -> Metrics:
                 _STATE.metrics = Metrics(registry, conf)
             metrics = _STATE.metrics
     return metrics
+
+
+@_process_state.on_reset
+def _reset() -> None:
+    use_registry(None, reread_settings=True)
 
 
 def use_registry(registry: Any, reread_settings: bool = False) -> None:

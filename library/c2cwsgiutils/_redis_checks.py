@@ -4,6 +4,9 @@ Unlike the reference implementation, the Redis check fails when Redis is down, k
 ``DBSIZE`` and the Sentinel information in separate keys, and no check publishes a broadcast
 when it succeeds; the version check waits for the answers of the processes only as long as they
 take (at most ``timeout``).
+
+The Redis check's result (``INFO``: server version, OS, paths, memory) is only for authorised
+callers; :func:`public_message` is what anyone else reads of a failure.
 """
 
 from __future__ import annotations
@@ -16,6 +19,23 @@ from c2cwsgiutils import broadcast, redis_utils, version
 
 _LOG = logging.getLogger(__name__)
 _VERSION_CHANNEL = "c2c_health_check_version"
+
+
+class _NotConfiguredError(RuntimeError):
+    """Redis is not configured (a message of ours, without internals)."""
+
+
+def public_message(error: BaseException) -> str:
+    """The failure message of these checks for anonymous callers.
+
+    Ours as they are; the Redis client's reduced to their class (``ConnectionError``): they name
+    the server's host and port.
+    """
+    from c2cwsgiutils.health_check import JsonCheckException
+
+    if isinstance(error, _NotConfiguredError | JsonCheckException):
+        return str(error)
+    return type(error).__name__
 
 
 def make_redis_check(settings: Any = None) -> Callable[[Any], dict[str, Any]]:
@@ -34,7 +54,7 @@ def make_redis_check(settings: Any = None) -> Callable[[Any], dict[str, Any]]:
         del request
         master, _slave, sentinel = redis_utils.get(settings)
         if master is None:
-            raise RuntimeError("Redis is not configured")
+            raise _NotConfiguredError("Redis is not configured")
         result: dict[str, Any] = {"info": master.info(), "dbsize": master.dbsize()}
         if sentinel is not None:
             result["sentinel"] = {"masters": sentinel.sentinels[0].sentinel_masters()}

@@ -11,6 +11,8 @@ import logging
 import sys
 from types import TracebackType
 
+from c2cwsgiutils import _process_state
+
 __all__ = ["never_raise", "reset", "swallow"]
 
 _LOG = logging.getLogger("c2cwsgiutils")
@@ -86,6 +88,7 @@ def _report(what: str, error: BaseException | None) -> None:
     )
 
 
+@_process_state.on_reset
 def reset() -> None:
     """Forget the causes already logged (for tests)."""
     _logged_causes.clear()

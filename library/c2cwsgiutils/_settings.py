@@ -17,30 +17,56 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, dataclass_transform
 
 __all__ = [
+    "FALSE_WORDS",
+    "TRUE_WORDS",
     "CoreSettings",
     "as_bool",
     "as_float_or_none",
     "as_list",
     "frozen_dataclass",
     "get",
+    "ini_key",
+    "is_true",
     "knob",
     "lookup",
     "resolve",
+    "resolve_one",
 ]
 
 _LOG = logging.getLogger(__name__)
-_TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
+# The one boolean vocabulary of every setting, ini option and query parameter of the library.
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "0", ""})
 
 T = TypeVar("T")
 
 
 def as_bool(value: object) -> bool:
-    """Interpret a configuration value as a boolean (``true``, ``t``, ``yes``, ``on``, ``1``)."""
+    """Interpret a configuration value as a boolean, refusing a word that is neither.
+
+    True: ``true``, ``t``, ``yes``, ``y``, ``on``, ``1``; false: ``false``, ``f``, ``no``, ``n``,
+    ``off``, ``0`` and the empty string (any case, spaces around ignored). Anything else is a
+    ``ValueError``: a mistyped ``C2C_SQL_REQUEST_ID=ture`` stops the start-up with the name of the
+    setting (see :func:`resolve`) instead of silently meaning false.
+    """
     if value is None:
         return False
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in _TRUE
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    msg = f"{value!r} is not a boolean (true/false, yes/no, on/off, 1/0)"
+    raise ValueError(msg)
+
+
+def is_true(value: object) -> bool:
+    """``True`` for a word of :data:`TRUE_WORDS`, ``False`` for anything else (never raises)."""
+    if isinstance(value, bool):
+        return value
+    return value is not None and str(value).strip().lower() in TRUE_WORDS
 
 
 def as_float_or_none(value: object) -> float | None:
@@ -98,21 +124,39 @@ def knob(
 
 def resolve(cls: type[T], settings: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> T:
     """Build the frozen settings dataclass ``cls`` from the environment and the ini settings."""
-    values: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        meta = field.metadata
-        if not meta:
-            continue
-        try:
-            values[field.name] = lookup(
-                settings, meta["env"], meta["ini"], field.default, meta["convert"], environ
-            )
-        except ValueError as error:
-            from pyramid.exceptions import ConfigurationError
-
-            names = " / ".join(n for n in (meta["env"], meta["ini"]) if n)
-            raise ConfigurationError(f"Invalid value for {names}: {error}") from error
+    values = {
+        field.name: _resolve_field(field, settings, environ)
+        for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if field.metadata
+    }
     return cls(**values)
+
+
+def resolve_one(
+    cls: type, name: str, settings: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None
+) -> Any:
+    """Resolve the single setting ``name`` of ``cls`` (for code that runs before the application)."""
+    (field,) = (field for field in dataclasses.fields(cls) if field.name == name)
+    return _resolve_field(field, settings, environ)
+
+
+def ini_key(cls: type, name: str) -> str | None:
+    """The ini key of the setting ``name`` of ``cls``."""
+    (field,) = (field for field in dataclasses.fields(cls) if field.name == name)
+    return field.metadata["ini"]  # type: ignore[no-any-return]
+
+
+def _resolve_field(
+    field: dataclasses.Field[Any], settings: Mapping[str, Any] | None, environ: Mapping[str, str] | None
+) -> Any:
+    meta = field.metadata
+    try:
+        return lookup(settings, meta["env"], meta["ini"], field.default, meta["convert"], environ)
+    except ValueError as error:
+        from pyramid.exceptions import ConfigurationError
+
+        names = " / ".join(n for n in (meta["env"], meta["ini"]) if n)
+        raise ConfigurationError(f"Invalid value for {names}: {error}") from error
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from importlib import metadata
 
+from c2cwsgiutils import _process_state
+
 __all__ = ["OutdatedDependencyError", "check", "installed"]
 
 _LOG = logging.getLogger("c2cwsgiutils")
@@ -85,6 +87,7 @@ def check(distribution: str = "c2cwsgiutils") -> None:
         raise OutdatedDependencyError("; ".join(sorted(set(too_old))))
 
 
+@_process_state.on_reset
 def _reset() -> None:
     """Check again at the next call (for tests)."""
     _checked.clear()

@@ -14,6 +14,13 @@ seconds from the login (it is not the secret, nor a hash of it; changing the sec
 ``HttpOnly``, ``SameSite=Strict``, ``Secure`` on HTTPS, path ``/``. An empty secret logs out.
 The result is computed once per request.
 
+Guessing the secret is throttled per client address (``request.client_addr``, as
+:mod:`c2cwsgiutils.client_info` resolves it from the trusted proxies), in each process: after
+``C2C_AUTH_FAILURE_LIMIT`` wrong secrets, the client's secrets are not compared for a delay that
+doubles with each further wrong one (see :class:`AuthFailureSettings`), and :func:`auth_view`
+answers 429 with ``Retry-After``, even to the right secret. Other clients, and requests that
+only carry the login cookie, are never delayed.
+
 In GITHUB mode (needs the ``oauth2`` extra) the user logs in with ``{base}/github-login``
 (see ``c2cwsgiutils._github_views`` for the flow, ``came_from`` and the OAuth ``state``). The
 login cookie (``C2C_AUTH_GITHUB_COOKIE``) is a JWT that expires after
@@ -36,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -82,9 +90,12 @@ from c2cwsgiutils._auth_settings import (  # the public names of this module
     USE_SESSION_PROP,
     AuthConfig,
     AuthenticationType,
+    AuthFailureSettings,
     AuthSettings,
+    FailureThrottle,
     UserDetails,
 )
+from c2cwsgiutils._redact import add_secret
 
 if TYPE_CHECKING:  # imported when used: only a secret needs itsdangerous, only GITHUB mode the rest
     from itsdangerous import TimestampSigner
@@ -132,6 +143,7 @@ __all__ = [
     "USE_SESSION_ENV",
     "USE_SESSION_PROP",
     "AuthConfig",
+    "AuthFailureSettings",
     "AuthSettings",
     "AuthenticationType",
     "UserDetails",
@@ -154,6 +166,11 @@ _MIN_GITHUB_SECRET_LENGTH = 16
 _COOKIE_KEY_CONTEXT = b"c2cwsgiutils.auth.secret-cookie.v1"
 _STATE_KEY = "c2cwsgiutils.auth.state"
 _GITHUB_FORBIDDEN_MESSAGE = "Missing or invalid GitHub login, or missing permission on the repository"
+_THROTTLED_MESSAGE = "Too many wrong secrets from this client address: retry in {} seconds"
+# In the request's environ: the secret's verdict (counted once even when is_auth_user is not
+# reified), and how long a throttled client must wait.
+_VERDICT_KEY = "c2cwsgiutils.auth.verdict"
+_RETRY_AFTER_KEY = "c2cwsgiutils.auth.retry_after"
 
 
 @_settings.frozen_dataclass
@@ -164,6 +181,7 @@ class _AuthState:
     secret: str
     signer: TimestampSigner | None
     github: GitHubAuth | None = None
+    throttle: FailureThrottle | None = None
 
 
 def _select_type(secret: str, github: AuthSettings) -> AuthenticationType:
@@ -199,15 +217,24 @@ def _state(registry: Any) -> _AuthState:
     github_settings = _settings.get(registry, AuthSettings)
     type_ = _select_type(secret, github_settings)
     github = None
-    if type_ is AuthenticationType.GITHUB:
+    throttle = None
+    if type_ is AuthenticationType.SECRET:
+        add_secret(secret)  # masked in every log line of the process, in any spelling
+        failure_settings = _settings.get(registry, AuthFailureSettings)
+        if failure_settings.limit:
+            throttle = FailureThrottle(failure_settings)
+    elif type_ is AuthenticationType.GITHUB:
         from c2cwsgiutils._github_auth import GitHubAuth
 
+        add_secret(github_settings.github_client_secret)
+        add_secret(github_settings.github_auth_secret)
         github = GitHubAuth(github_settings)
     state = _AuthState(
         type_,
         secret,
         _make_signer(secret) if type_ is AuthenticationType.SECRET else None,
         github,
+        throttle,
     )
     registry[_STATE_KEY] = state
     return state
@@ -285,6 +312,25 @@ def _cookie_auth(request: Any, signer: TimestampSigner) -> bool:
     return True
 
 
+def _check_secret(request: Any, state: _AuthState, candidate: str) -> bool:
+    environ = request.environ
+    verdict = environ.get(_VERDICT_KEY)
+    if verdict is not None:
+        return bool(verdict)
+
+    def compare() -> bool:
+        return hmac.compare_digest(_digest(candidate), _digest(state.secret))
+
+    if state.throttle is None:
+        good = compare()
+    else:
+        good, wait = state.throttle.check(str(getattr(request, "client_addr", None) or ""), compare)
+        if wait:
+            environ[_RETRY_AFTER_KEY] = wait
+    environ[_VERDICT_KEY] = good
+    return good
+
+
 def _secret_auth(request: Any, state: _AuthState) -> bool:
     assert state.signer is not None
     candidate = _candidate(request)
@@ -293,7 +339,7 @@ def _secret_auth(request: Any, state: _AuthState) -> bool:
     if candidate == "":
         request.add_response_callback(_delete_cookie)
         return False
-    if not hmac.compare_digest(_digest(candidate), _digest(state.secret)):
+    if not _check_secret(request, state, candidate):
         return False
     request.add_response_callback(_set_cookie(state.signer.sign(b"c2c").decode("ascii")))
     return True
@@ -347,11 +393,20 @@ def auth_view(request: Any) -> None:
         request: the Pyramid request.
 
     Raises:
+        pyramid.httpexceptions.HTTPTooManyRequests: (429, with ``Retry-After``) the client sent
+            too many wrong secrets lately; its secret was not checked.
         pyramid.httpexceptions.HTTPForbidden: the request is not authenticated, or (GITHUB mode)
             the user lacks the repository permission.
     """
     if not is_auth(request):
-        from pyramid.httpexceptions import HTTPForbidden
+        from pyramid.httpexceptions import HTTPForbidden, HTTPTooManyRequests
+
+        wait = request.environ.get(_RETRY_AFTER_KEY)
+        if wait:
+            seconds = max(1, math.ceil(wait))
+            raise HTTPTooManyRequests(
+                _THROTTLED_MESSAGE.format(seconds), headers={"Retry-After": str(seconds)}
+            )
 
         github = _state(request.registry).type is AuthenticationType.GITHUB
         raise HTTPForbidden(_GITHUB_FORBIDDEN_MESSAGE if github else _FORBIDDEN_MESSAGE)
@@ -402,7 +457,14 @@ def is_enabled(config: Any, env_name: str | None = None, config_name: str | None
     Returns:
         Whether the flag is true.
     """
-    return _settings.as_bool(_settings.lookup(config.get_settings(), env_name, config_name))
+    value = _settings.lookup(config.get_settings(), env_name, config_name)
+    try:
+        return _settings.as_bool(value)
+    except ValueError as error:
+        from pyramid.exceptions import ConfigurationError
+
+        names = " / ".join(name for name in (env_name, config_name) if name)
+        raise ConfigurationError(f"Invalid value for {names}: {error}") from error
 
 
 def includeme(config: Any) -> None:

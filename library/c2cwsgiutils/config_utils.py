@@ -11,8 +11,12 @@ __all__ = ["config_bool", "env_or_config", "env_or_settings", "get_base_path"]
 
 
 def config_bool(value: str | None) -> bool:
-    """Return ``True`` for ``true``, ``t``, ``yes``, ``1`` (any case), ``False`` otherwise."""
-    return _settings.as_bool(value)
+    """Return ``True`` for ``true``, ``t``, ``yes``, ``y``, ``on``, ``1`` (any case), ``False`` otherwise.
+
+    As in c2cwsgiutils 6, any other word is false; the library's own settings refuse it instead
+    (:func:`c2cwsgiutils._settings.as_bool`).
+    """
+    return _settings.is_true(value)
 
 
 def env_or_settings(

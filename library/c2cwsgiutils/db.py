@@ -27,6 +27,10 @@ Options (see the settings table of the README):
   request, each database transaction sets PostgreSQL's ``application_name`` to the request id
   (local to the transaction), so that ``log_line_prefix = '%a '`` and ``pg_stat_activity`` show
   it: one more round trip per database transaction. When off, nothing is installed.
+- ``C2C_SQLALCHEMY_POOL_PRE_PING`` / ``c2c.db.pool_pre_ping`` (on by default): the engines made
+  here test a pooled connection before handing it out (SQLAlchemy's ``pool_pre_ping``), so the
+  first request of a worker after a database restart or failover does not fail on a dead
+  connection. An explicit ``<prefix>.pool_pre_ping`` in the settings wins.
 
 Test hooks: the setting ``dbengine`` (an ``Engine``) replaces both engines;
 ``request.environ["app.dbsession"]`` replaces ``request.dbsession``.
@@ -48,7 +52,7 @@ from typing import Any
 import sqlalchemy
 import sqlalchemy.orm
 
-from c2cwsgiutils import _context, _settings
+from c2cwsgiutils import _context, _process_state, _settings
 from c2cwsgiutils._db_session import C2CSession, compile_patterns, set_engine_name, wants_readwrite
 from c2cwsgiutils._db_session import engine_name as _engine_name
 from c2cwsgiutils._safety import swallow
@@ -101,6 +105,22 @@ class DbSettings:
         convert=_settings.as_bool,
         doc="Set PostgreSQL's `application_name` to the request id in each transaction of a request.",
     )
+    pool_pre_ping: bool = _settings.knob(
+        True,
+        env="C2C_SQLALCHEMY_POOL_PRE_PING",
+        ini="c2c.db.pool_pre_ping",
+        convert=_settings.as_bool,
+        doc="Engines made by `db.init`, `db.get_engine` and `db.setup_session` test a pooled connection "
+        "before using it, so a request never fails on a connection the database closed (a ping per "
+        "checkout); an explicit `sqlalchemy.pool_pre_ping` wins.",
+    )
+
+
+@_process_state.on_reset
+def _reset_force_readonly() -> None:
+    global force_readonly  # noqa: PLW0603  # see set_force_readonly
+    with _FORCE_READONLY_LOCK:
+        force_readonly = False
 
 
 def set_force_readonly(value: bool) -> None:
@@ -189,8 +209,14 @@ def get_engine(settings: Mapping[str, Any], prefix: str = "sqlalchemy.") -> sqla
 
     A ``postgresql://`` URL (no driver named) uses the driver that is installed: SQLAlchemy 2.0
     means psycopg2 by it and 2.1 psycopg 3, while a service has the one its lock file pins.
+    ``pool_pre_ping`` is on unless ``C2C_SQLALCHEMY_POOL_PRE_PING`` is false or the settings
+    give ``<prefix>pool_pre_ping``.
     """
     settings = dict(settings)
+    key = prefix + "pool_pre_ping"
+    # SQLAlchemy's engine_from_config does not convert this key: the ini's "false" would be true.
+    pre_ping = settings[key] if key in settings else _settings.resolve(DbSettings, settings).pool_pre_ping
+    settings[key] = _settings.as_bool(pre_ping)
     url = settings.get(prefix + "url")
     if isinstance(url, str):
         settings[prefix + "url"] = postgresql_url(url)
@@ -440,6 +466,7 @@ def create_session(
     .. deprecated:: 6.0
     """
     _deprecated("create_session")
+    engine_kw.setdefault("pool_pre_ping", _settings.get(config.registry, DbSettings).pool_pre_ping)
     rw_engine = sqlalchemy.create_engine(url, **engine_kw)
     set_engine_name(rw_engine, name + "_master")
     ro_engine = rw_engine

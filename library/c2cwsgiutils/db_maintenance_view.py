@@ -25,8 +25,6 @@ __all__ = ["DbMaintenanceSettings", "includeme"]
 _LOG = logging.getLogger(__name__)
 _CHANNEL = "c2c_db_maintenance"
 _REDIS_KEY = "c2c_db_maintenance_force_readonly"
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
 
 
 @_settings.frozen_dataclass
@@ -74,10 +72,11 @@ def _view(request: Any) -> dict[str, Any]:
     if value is None:
         stored = _redis_call(settings, "reading the maintenance mode", lambda client: client.get(_REDIS_KEY))
         return {"status": 200, "current_readonly": None if stored is None else stored == "true"}
-    if value.lower() not in _TRUE | _FALSE:
+    try:
+        readonly = _admin.bool_param(request, "readonly")
+    except HTTPBadRequest:
         _audit.log(request, f"set the database maintenance mode to {value!r}", "refused: invalid value")
-        raise HTTPBadRequest(f"Invalid readonly value: {value!r} (true or false expected)")
-    readonly = value.lower() in _TRUE
+        raise
     _LOG.critical("Database maintenance: readonly=%s (by %s)", readonly, _audit.who(request))
     broadcast.broadcast(_CHANNEL, params={"readonly": readonly}, expect_answers=True)
     _redis_call(

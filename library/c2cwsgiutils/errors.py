@@ -13,6 +13,9 @@ authenticated (see :mod:`c2cwsgiutils.auth`), an unexpected exception answers th
 ``Internal Server Error`` (never ``str(exception)``) without a stack trace. In development
 mode, or with the secret, the message is ``str(exception)`` and a ``stacktrace`` is added.
 Requests whose URL, query string or form body is not valid UTF-8 answer 400, never 500.
+Secrets are masked in the log lines and in the bodies (see :mod:`c2cwsgiutils._redact`): the
+value of a secret parameter whatever the spelling of its name (``?%73ecret=``), and the
+configured secret wherever it appears, raw or percent-encoded.
 
 Errors caused by the client's data, SQLAlchemy's ``IntegrityError`` and ``DataError`` (also
 when ``pyramid_tm`` raises them at commit), answer 400 with the database's own primary message
@@ -198,6 +201,8 @@ def _answer(
     from pyramid.response import Response
 
     request_id = _request_id(request)
+    # An error body may be logged by the client or a proxy: no secret in it either.
+    message = _redact(message)
     body: dict[str, Any]
     if _wants_problem(request):
         content_type = _PROBLEM
@@ -206,14 +211,14 @@ def _answer(
             "title": _reason(status),
             "status": status,
             "detail": message,
-            "instance": _safe_path(request),
+            "instance": _redact(_safe_path(request)),
             "request_id": request_id,
         }
     else:
         content_type = _JSON
         body = {"message": message, "status": status, "request_id": request_id}
     if stacktrace is not None:
-        body["stacktrace"] = stacktrace
+        body["stacktrace"] = _redact(stacktrace)
     response = Response(orjson.dumps(body), status=status, content_type=content_type)
     for name, value in headers or ():
         response.headers.add(name, value)

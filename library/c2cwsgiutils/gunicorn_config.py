@@ -47,8 +47,15 @@ from typing import Any
 
 from gunicorn import glogging
 
-from c2cwsgiutils import _settings, get_config_defaults, get_logconfig_dict, get_paste_config
+from c2cwsgiutils import (
+    _settings,
+    get_config_defaults,
+    get_logconfig_dict,
+    get_paste_config,
+    request_id_header,
+)
 from c2cwsgiutils._gunicorn_access import AccessLogFilter
+from c2cwsgiutils._gunicorn_settings import GunicornSettings
 
 __all__ = [
     "DEFAULT_ACCESS_LOG_FORMAT",
@@ -80,16 +87,6 @@ DEFAULT_WORKERS = 2
 """Worker count when neither ``GUNICORN_WORKERS`` nor a cgroup CPU quota gives one."""
 
 _LOG = logging.getLogger(__name__)
-
-
-def _int(environ: Mapping[str, str], name: str, default: int) -> int:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
 def _read_text(path: str) -> str | None:
@@ -179,13 +176,14 @@ def gunicorn_settings(
     """
     environ = os.environ if environ is None else environ
     paste_config = get_paste_config(argv, environ)
+    conf = _settings.resolve(GunicornSettings, None, environ)
     settings: dict[str, Any] = {
         "bind": ":8080",
         "worker_class": "gthread",
-        "workers": _int(environ, "GUNICORN_WORKERS", 0) or _default_workers(cgroup_root),
-        "threads": _int(environ, "GUNICORN_THREADS", 10),
+        "workers": conf.workers or _default_workers(cgroup_root),
+        "threads": conf.threads,
         "accesslog": "-",
-        "access_log_format": environ.get("GUNICORN_ACCESS_LOG_FORMAT") or DEFAULT_ACCESS_LOG_FORMAT,
+        "access_log_format": conf.access_log_format or DEFAULT_ACCESS_LOG_FORMAT,
         "logconfig_dict": _logconfig(paste_config, environ),
         # ``%`` doubled: PasteDeploy interpolates these values like the ini file's own defaults.
         "raw_paste_global_conf": [f"{name}={value}" for name, value in get_config_defaults(environ).items()],
@@ -247,7 +245,8 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn is untyped
                     log.removeHandler(handler)
                 log.propagate = True
         if not any(isinstance(existing, AccessLogFilter) for existing in self.access_log.filters):
-            self.access_log.addFilter(AccessLogFilter(os.environ.get("C2C_REQUEST_ID_HEADER", "")))
+            header = request_id_header(cfg.paste or get_paste_config())
+            self.access_log.addFilter(AccessLogFilter(header))
 
 
 def on_starting(server: Any) -> None:
@@ -288,7 +287,7 @@ logconfig_dict: dict[str, Any] = _SETTINGS["logconfig_dict"]
 raw_paste_global_conf: list[str] = _SETTINGS["raw_paste_global_conf"]
 logger_class: type[Logger] = _SETTINGS["logger_class"]
 
-if _settings.as_bool(os.environ.get("DEBUG_LOGCONFIG")):
+if _settings.resolve_one(GunicornSettings, "debug_logconfig", None):
     # One line of JSON, so that a JSON log pipeline still parses it.
     sys.stdout.write(json.dumps({"logconfig_dict": logconfig_dict}, default=str) + "\n")
     sys.stdout.flush()

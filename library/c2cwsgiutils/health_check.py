@@ -7,16 +7,25 @@ so that one hanging dependency gives a failure instead of a hung probe.
 The report has exactly the reference shape ``{"successes": {...}, "failures": {...}}``: each
 entry has ``timing`` and ``level``, a success has ``result`` when its check returned something,
 a failure has ``message`` and, optionally, ``result`` (:class:`JsonCheckException`) and
-``stacktrace`` (authenticated requests or development mode). There is no other top-level key
-(clients and test suites compare whole reports); the HTTP status carries the outcome: 200, or
-500 when a check failed. ``max_level=0`` is a ping: ``{"successes": {}, "failures": {}}``.
+``stacktrace``. There is no other top-level key (clients and test suites compare whole reports);
+the HTTP status carries the outcome: 200, or 500 when a check failed. ``max_level=0`` is a ping:
+``{"successes": {}, "failures": {}}``.
+
+The view is public, so what it tells depends on who asks. With the secret or the GitHub login
+(:func:`c2cwsgiutils.auth.is_auth`), or in development mode: everything. Anyone else gets what
+monitoring needs: names, levels, timings and failure messages, without ``result`` and
+``stacktrace`` (a Redis check's result is the server's ``INFO``: version, OS, paths, memory).
+The failure messages of the library's own checks are reduced to their kind (``HTTP status
+503``, ``database error: OperationalError``) since the drivers' messages name hosts, users and
+databases; the ``version`` check keeps its result (the git hash, as ``releaseId`` does).
+``C2C_HEALTH_CHECK_PUBLIC_DETAILS=true`` shows results and full messages to everyone (as 6.0).
 
 With ``Accept: application/health+json`` the report follows the IETF health check draft instead
 (``status`` ``pass`` or ``fail``, ``checks``, ``releaseId``), with the same HTTP status.
 
 .. versionchanged:: 6.2
    The legacy report no longer has a top-level ``status`` (it was an addition of this
-   implementation, absent from the reference).
+   implementation, absent from the reference). Results and internal messages need the secret.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from c2cwsgiutils import _settings
+from c2cwsgiutils import _process_state, _settings
 from c2cwsgiutils._safety import never_raise
 
 __all__ = [
@@ -64,6 +73,7 @@ def is_draining() -> bool:
     return _DRAINING.is_set()
 
 
+@_process_state.on_reset
 def stop_draining() -> None:
     """Cancel :func:`drain` (for tests, or a shutdown that was called off)."""
     _DRAINING.clear()
@@ -73,25 +83,44 @@ def drain_on_signal(delay: float, signum: int = signal.SIGTERM) -> None:
     """On ``signum``, :func:`drain` at once and deliver the signal to its previous handler ``delay`` s later.
 
     Must be called from the main thread (Python's rule for signal handlers). Load balancers see
-    the failing health check during ``delay`` while the process still serves requests.
+    the failing health check during ``delay`` while the process still serves requests (its
+    listening sockets stay open). Then the signal reaches the handler that was there before (in
+    a gunicorn worker: a graceful stop). Without one (Python's default, which would kill the
+    process, and which the kernel ignores in a container's PID 1), :class:`SystemExit` is raised
+    in the main thread, as Ctrl-C raises :class:`KeyboardInterrupt`: waitress finishes the
+    requests in flight (5 s at most) and ``pserve`` exits with status 0. A second ``signum``
+    during the delay stops at once; calling this again replaces the delay instead of adding one.
+
+    .. versionchanged:: 6.2
+       Without a previous handler, the stop is :class:`SystemExit` (was the default action).
     """
     previous = signal.getsignal(signum)
-    received = threading.Event()
+    if isinstance(previous, _DrainHandler):
+        previous = previous.previous
+    signal.signal(signum, _DrainHandler(delay, signum, previous))
 
-    def handler(number: int, frame: Any) -> None:
-        if not received.is_set():  # first time: drain, and send the signal again later
-            received.set()
+
+class _DrainHandler:
+    def __init__(self, delay: float, signum: int, previous: Any) -> None:
+        self.delay = delay
+        self.signum = signum
+        self.previous = previous
+        self._timer: threading.Timer | None = None
+
+    def __call__(self, number: int, frame: Any) -> None:
+        if self._timer is None:  # first time: drain, and send the signal again later
             drain()
-            timer = threading.Timer(delay, os.kill, (os.getpid(), signum))
-            timer.daemon = True
-            timer.start()
-        elif callable(previous):
-            previous(number, frame)
-        elif previous in (signal.SIG_DFL, None):
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-
-    signal.signal(signum, handler)
+            self._timer = threading.Timer(self.delay, os.kill, (os.getpid(), self.signum))
+            self._timer.daemon = True
+            self._timer.start()
+            return
+        self._timer.cancel()  # the delay is over, or a second signal cut it short: no third one
+        if callable(self.previous):
+            self.previous(number, frame)
+        elif self.previous in (signal.SIG_DFL, None):
+            # A further signal gets the default action: it kills at once (but in a container's PID 1).
+            signal.signal(self.signum, signal.SIG_DFL)
+            raise SystemExit(0)
 
 
 class EngineType(enum.Enum):
@@ -140,7 +169,16 @@ class HealthCheckSettings:
         ini="c2c.health_check.drain_seconds",
         convert=float,
         doc="When > 0, SIGTERM first makes the health check fail (above level 0) for that many "
-        "seconds, then stops the process (waitress and other single-process servers).",
+        "seconds while requests are still served, then stops the server gracefully (gunicorn "
+        "workers, waitress). The base image and the generated services set 5; 0: stop at once.",
+    )
+    public_details: bool = _settings.knob(
+        False,
+        env="C2C_HEALTH_CHECK_PUBLIC_DETAILS",
+        ini="c2c.health_check.public_details",
+        convert=_settings.as_bool,
+        doc="Show the checks' results and full failure messages without the secret (as 6.0); "
+        "stack traces still need the secret or development mode.",
     )
 
 
@@ -149,6 +187,9 @@ class _Check:
     name: str
     run: Callable[[Any], Any]
     level: int
+    # The failure message for anonymous callers; None: the application's own message, shown as is.
+    public_message: Callable[[BaseException], str] | None = None
+    public_result: bool = False
 
 
 class HealthCheck:
@@ -198,7 +239,7 @@ class HealthCheck:
         if not name:
             msg = "No Redis configured (C2C_REDIS_URL or C2C_REDIS_SENTINELS): give the check a name"
             raise RuntimeError(msg)
-        self.add_custom_check(name, _redis_checks.make_redis_check(settings), level)
+        self._add(_Check(name, _redis_checks.make_redis_check(settings), level, _redis_checks.public_message))
 
     def add_version_check(self, name: str = "version", level: int = 2) -> None:
         """Add a check that every process of the service runs the same version (through broadcast).
@@ -209,7 +250,9 @@ class HealthCheck:
         """
         from c2cwsgiutils import _redis_checks
 
-        self.add_custom_check(name, _redis_checks.make_version_check(self._config.registry), level)
+        check = _redis_checks.make_version_check(self._config.registry)
+        # The git hash is public anyway (releaseId), and monitoring compares it across instances.
+        self._add(_Check(name, check, level, _redis_checks.public_message, public_result=True))
 
     @property
     def names(self) -> list[str]:
@@ -223,12 +266,18 @@ class HealthCheck:
             name: Name of the check in the report and in the ``checks`` filter.
             check_cb: The check.
             level: Level of the check (1 = vital, 2+ = monitoring).
+
+        The message of an exception it raises is shown to anyone: keep internals (hosts, URLs,
+        credentials) out of it. Its result is shown only with the secret.
         """
+        self._add(_Check(name, check_cb, level))
+
+    def _add(self, check: _Check) -> None:
         with self._lock:
-            if any(check.name == name for check in self._checks):
-                msg = f"A health check named '{name}' is already registered"
+            if any(known.name == check.name for known in self._checks):
+                msg = f"A health check named '{check.name}' is already registered"
                 raise ValueError(msg)
-            self._checks.append(_Check(name, check_cb, level))
+            self._checks.append(check)
 
     def add_url_check(
         self,
@@ -264,7 +313,14 @@ class HealthCheck:
             response.raise_for_status()
             return check_cb(request, response)
 
-        self.add_custom_check(name or str(url), check, level)
+        def public_message(error: BaseException) -> str:
+            # requests' messages carry the URL (its query may hold a token); check_cb's are the application's.
+            if not isinstance(error, requests.RequestException):
+                return str(error)
+            status = getattr(error.response, "status_code", None)
+            return f"HTTP status {status}" if status is not None else type(error).__name__
+
+        self._add(_Check(name or str(url), check, level, public_message))
 
     def add_db_session_check(
         self,
@@ -288,7 +344,8 @@ class HealthCheck:
 
         for engine in _health_check_db.engines_of(session, engine_type):
             check = _health_check_db.db_check(engine, query_cb, at_least_one_model)
-            self.add_custom_check(_health_check_db.db_check_name(engine), check, level)
+            name = _health_check_db.db_check_name(engine)
+            self._add(_Check(name, check, level, _health_check_db.public_message))
 
     def add_alembic_check(
         self,
@@ -318,7 +375,8 @@ class HealthCheck:
 
         engines = _health_check_db.engines_of(session, EngineType.READ_AND_WRITE)
         check = _health_check_db.alembic_check(engines, alembic_ini_path, name, version_schema, version_table)
-        self.add_custom_check(_health_check_db.alembic_check_name(alembic_ini_path, name), check, level)
+        check_name = _health_check_db.alembic_check_name(alembic_ini_path, name)
+        self._add(_Check(check_name, check, level, _health_check_db.public_message))
 
     def _run(self, request: Any, max_level: int, only: frozenset[str] | None) -> dict[str, Any]:
         if _DRAINING.is_set() and max_level > 0:
@@ -329,7 +387,9 @@ class HealthCheck:
             for check in self._checks
             if check.level <= max_level and (only is None or check.name in only)
         ]
-        with_details = self._core.development or _is_auth(request)
+        # Computed only when a check runs: a ping never asks GitHub for the user's permission.
+        authorised = bool(selected) and (self._core.development or _is_auth(request))
+        details = authorised or self._settings.public_details
         futures = {
             check: self._pool.submit(contextvars.copy_context().run, _timed, check, request)
             for check in selected
@@ -341,7 +401,7 @@ class HealthCheck:
             try:
                 timing, result = future.result(timeout=max(0.0, deadline - time.monotonic()))
                 entry: dict[str, Any] = {"timing": timing, "level": check.level}
-                if result is not None:
+                if result is not None and (details or check.public_result):
                     entry["result"] = result
                 successes[check.name] = entry
             except concurrent.futures.TimeoutError:
@@ -352,7 +412,7 @@ class HealthCheck:
                 }
                 _LOG.warning("Health check %s timed out after %s s", check.name, self._settings.timeout)
             except _CheckFailedError as error:
-                failures[check.name] = error.entry(check.level, with_details)
+                failures[check.name] = error.entry(check, details or check.public_result, authorised)
                 _LOG.warning("Health check %s failed", check.name, exc_info=error.__cause__)
         _record_results(successes, failures)
         return {"successes": successes, "failures": failures}
@@ -391,9 +451,19 @@ def _record_results(successes: dict[str, Any], failures: dict[str, Any]) -> None
 
 
 def _configured_redis(settings: Any) -> str:
-    """The sentinels or URL of the configured Redis, the name of its automatic check ("" when none)."""
+    """The sentinels or URL of the configured Redis, the name of its automatic check ("" when none).
+
+    The name is public (report, metric label): a password in the URL is masked.
+    """
     sentinels = _settings.lookup(settings, "C2C_REDIS_SENTINELS", "c2c.redis_sentinels", "")
-    return str(sentinels or _settings.lookup(settings, "C2C_REDIS_URL", "c2c.redis_url", ""))
+    if sentinels:
+        return str(sentinels)
+    url = str(_settings.lookup(settings, "C2C_REDIS_URL", "c2c.redis_url", ""))
+    scheme, separator, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not (separator and at and ":" in credentials):
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
 class _CheckFailedError(Exception):
@@ -403,11 +473,13 @@ class _CheckFailedError(Exception):
         self.error = error
         self.stack = "".join(traceback.format_exception(error))
 
-    def entry(self, level: int, with_details: bool) -> dict[str, Any]:
-        entry: dict[str, Any] = {"message": str(self.error), "timing": self.timing, "level": level}
-        if isinstance(self.error, JsonCheckException):
+    def entry(self, check: _Check, details: bool, stacktrace: bool) -> dict[str, Any]:
+        summary = check.public_message
+        message = str(self.error) if details or summary is None else summary(self.error)
+        entry: dict[str, Any] = {"message": message, "timing": self.timing, "level": check.level}
+        if details and isinstance(self.error, JsonCheckException):
             entry["result"] = self.error.json
-        if with_details:
+        if stacktrace:
             entry["stacktrace"] = self.stack
         return entry
 

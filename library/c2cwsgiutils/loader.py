@@ -35,12 +35,38 @@ __all__ = ["Loader"]
 class Loader(BaseLoader):  # type: ignore[misc]  # plaster_pastedeploy is untyped
     """PasteDeploy plaster loader whose interpolation defaults include the environment."""
 
-    def _get_defaults(self, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def _with_environment(self, defaults: Mapping[str, Any] | None) -> dict[str, Any]:
         # The environment comes first, so that ``here``, ``__file__``, the URI options and the
-        # caller's values win over a variable of the same name.
-        result: dict[str, Any] = get_config_defaults()
-        result.update(super()._get_defaults(defaults))
+        # caller's values win over a variable of the same name (the base loader adds the first
+        # three after these defaults, and configparser folds the case of the names).
+        taken = {"here", "__file__", *(str(name).lower() for name in self.uri.options)}
+        result: dict[str, Any] = {
+            name: value for name, value in get_config_defaults().items() if name.lower() not in taken
+        }
+        result.update(defaults or {})
         return result
+
+    def get_settings(self, section: str | None = None, defaults: Mapping[str, Any] | None = None) -> Any:
+        """Return the settings of a section; ``%(NAME)s`` may name an environment variable."""
+        return super().get_settings(section, self._with_environment(defaults))
+
+    def get_wsgi_app(self, name: str | None = None, defaults: Mapping[str, Any] | None = None) -> Any:
+        """Load the WSGI application; ``%(NAME)s`` may name an environment variable."""
+        return super().get_wsgi_app(name, self._with_environment(defaults))
+
+    def get_wsgi_server(self, name: str | None = None, defaults: Mapping[str, Any] | None = None) -> Any:
+        """Load the WSGI server; ``%(NAME)s`` may name an environment variable."""
+        return super().get_wsgi_server(name, self._with_environment(defaults))
+
+    def get_wsgi_filter(self, name: str | None = None, defaults: Mapping[str, Any] | None = None) -> Any:
+        """Load a WSGI filter; ``%(NAME)s`` may name an environment variable."""
+        return super().get_wsgi_filter(name, self._with_environment(defaults))
+
+    def get_wsgi_app_settings(
+        self, name: str | None = None, defaults: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Return the application's settings; ``%(NAME)s`` may name an environment variable."""
+        return super().get_wsgi_app_settings(name, self._with_environment(defaults))
 
     def setup_logging(self, defaults: Mapping[str, Any] | None = None) -> None:
         """Configure logging from the ``[loggers]``, ``[handlers]`` and ``[formatters]`` sections.

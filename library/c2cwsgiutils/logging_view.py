@@ -12,6 +12,12 @@ Enabled by ``C2C_LOG_VIEW_ENABLED`` / ``c2c.log_view_enabled``; secret-protected
 - no ``name``: ``{"status": 200, "overrides": {name: level}}`` read from Redis (without Redis:
   the overrides set through this process).
 
+The overrides are bounded (each one is a Redis key, a logger in every process, re-applied at
+every start): beyond ``C2C_LOG_VIEW_MAX_OVERRIDES`` (200) stored overrides, setting the level of
+a new name is a 400 and nothing is changed nor stored; changing a stored name is always allowed.
+The count is read before storing, so simultaneous requests may each take the last place. At
+start-up, at most that many stored overrides are applied.
+
 Every change is logged (CRITICAL, as in the reference) with who asked it.
 
 .. versionadded:: 6.0
@@ -25,7 +31,7 @@ import threading
 import time
 from typing import Any
 
-from c2cwsgiutils import _admin, _audit, _settings, auth, broadcast, redis_utils
+from c2cwsgiutils import _admin, _audit, _process_state, _settings, auth, broadcast, redis_utils
 
 __all__ = ["LoggingViewSettings", "includeme"]
 
@@ -45,6 +51,13 @@ class LoggingViewSettings:
         ini="c2c.log_view_enabled",
         convert=_settings.as_bool,
         doc="Enable the view that reads and changes the log levels at runtime.",
+    )
+    max_overrides: int = _settings.knob(
+        200,
+        env="C2C_LOG_VIEW_MAX_OVERRIDES",
+        ini="c2c.log_view_max_overrides",
+        convert=int,
+        doc="Most log level overrides stored; setting a new name beyond is refused (400).",
     )
 
 
@@ -110,6 +123,18 @@ class _Overrides:
 
 
 _OVERRIDES = _Overrides()
+
+
+@_process_state.on_reset
+def _forget_overrides() -> None:
+    # The levels themselves are the logging module's state; only the timers and records go.
+    with _OVERRIDES.lock:
+        for override in _OVERRIDES.items.values():
+            if override.timer is not None:
+                override.timer.cancel()
+        _OVERRIDES.items.clear()
+
+
 os.register_at_fork(after_in_child=_OVERRIDES.after_fork)
 
 
@@ -137,18 +162,24 @@ def _describe(name: str) -> dict[str, Any]:
     }
 
 
-def _parse_ttl(request: Any) -> float | None:
+def _bad_request(message: str) -> Exception:
+    """A 400 whose body is JSON, with or without the library's error views."""
     from pyramid.httpexceptions import HTTPBadRequest
 
+    body = {"status": 400, "message": message}
+    return HTTPBadRequest(message, json_body=body, content_type="application/json")  # type: ignore[no-any-return]
+
+
+def _parse_ttl(request: Any) -> float | None:
     raw = request.params.get("ttl")
     if raw in (None, ""):
         return None
     try:
         ttl = float(raw)
     except ValueError:
-        raise HTTPBadRequest(f"Invalid ttl: {raw!r} (seconds expected)") from None
+        raise _bad_request(f"Invalid ttl: {raw!r} (seconds expected)") from None
     if not 0 < ttl <= _MAX_TTL:
-        raise HTTPBadRequest(f"Invalid ttl: {raw!r} (between 0 and {_MAX_TTL} seconds)")
+        raise _bad_request(f"Invalid ttl: {raw!r} (between 0 and {_MAX_TTL} seconds)")
     return ttl
 
 
@@ -163,6 +194,36 @@ def _store(settings: Any, name: str, level: str, ttl: float | None) -> None:
         redis_utils.outage.succeeded()
     except (redis.ConnectionError, redis.TimeoutError) as error:
         redis_utils.outage.failed("storing the log level", error)
+
+
+def _stored_names(settings: Any) -> set[str]:
+    """The names of the stored overrides (Redis's master, else the ones of this process)."""
+    import redis
+
+    master, _slave, _sentinel = redis_utils.get(settings)
+    if master is None:
+        return set(_OVERRIDES.levels())
+    try:
+        names = {key[len(_REDIS_PREFIX) :] for key in master.scan_iter(match=_REDIS_PREFIX + "*", count=100)}
+        redis_utils.outage.succeeded()
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        redis_utils.outage.failed("reading the log levels", error)
+        return set(_OVERRIDES.levels())
+    return names
+
+
+def _check_room(request: Any, name: str, level: str) -> None:
+    """Refuse a new name when the stored overrides are at the maximum; a stored one may change."""
+    limit = _settings.get(request.registry, LoggingViewSettings).max_overrides
+    names = _stored_names(request.registry.settings)
+    if name in names or len(names) < limit:
+        return
+    _audit.log(request, f"set the log level of {name!r} to {level}", "refused: too many overrides")
+    raise _bad_request(
+        f"Too many log level overrides: {len(names)} are stored, the maximum is {limit} "
+        "(C2C_LOG_VIEW_MAX_OVERRIDES). Change one of the stored names, or let overrides set "
+        f"with ttl expire, or delete Redis keys {_REDIS_PREFIX}<name>."
+    )
 
 
 def _list_overrides(settings: Any) -> dict[str, str]:
@@ -185,8 +246,6 @@ def _list_overrides(settings: Any) -> dict[str, str]:
 
 
 def _logging_view(request: Any) -> dict[str, Any]:
-    from pyramid.httpexceptions import HTTPBadRequest
-
     auth.auth_view(request)
     name = request.params.get("name")
     if name is None:
@@ -197,8 +256,9 @@ def _logging_view(request: Any) -> dict[str, Any]:
     valid = _level_name(level)
     if valid is None:
         _audit.log(request, f"set the log level of {name!r} to {level!r}", "refused: invalid level")
-        raise HTTPBadRequest(f"Invalid log level: {level!r}")
+        raise _bad_request(f"Invalid log level: {level!r}")
     ttl = _parse_ttl(request)
+    _check_room(request, name, valid)
     before = _describe(name)["level"]
     _LOG.critical(
         "Logging of %s changed from %s to %s%s (by %s)",
@@ -214,14 +274,22 @@ def _logging_view(request: Any) -> dict[str, Any]:
     return _describe(name)
 
 
-def _restore_overrides(settings: Any) -> None:
+def _restore_overrides(settings: Any, limit: int) -> None:
     import redis
 
     master, _slave, _sentinel = redis_utils.get(settings)
     if master is None:
         return
     try:
-        for key in master.scan_iter(match=_REDIS_PREFIX + "*", count=100):
+        for index, key in enumerate(master.scan_iter(match=_REDIS_PREFIX + "*", count=100)):
+            if index >= limit:
+                _LOG.warning(
+                    "More than %d log level overrides are stored in Redis: only %d applied "
+                    "(C2C_LOG_VIEW_MAX_OVERRIDES)",
+                    limit,
+                    limit,
+                )
+                break
             level, ttl_ms = master.get(key), master.pttl(key)
             name = key[len(_REDIS_PREFIX) :]
             if level is None or _level_name(level) is None:
@@ -238,9 +306,10 @@ def _restore_overrides(settings: Any) -> None:
 
 def includeme(config: Any) -> None:
     """Register the view when ``C2C_LOG_VIEW_ENABLED`` is true, and re-apply the stored overrides."""
-    if not _settings.get(config.registry, LoggingViewSettings).enabled:
+    settings = _settings.get(config.registry, LoggingViewSettings)
+    if not settings.enabled:
         return
     _admin.add_admin_view(
         config, "c2c_logging_level", "/logging/level", _logging_view, channel=_CHANNEL, receiver=_set_level
     )
-    _restore_overrides(config.get_settings())
+    _restore_overrides(config.get_settings(), settings.max_overrides)

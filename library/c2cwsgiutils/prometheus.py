@@ -21,7 +21,12 @@ written to the files by :func:`includeme`, so a scrape never waits for the worke
 
 waitress or any single process: :func:`start_single_process`.
 
-Settings (environment only, read once, on first use): ``C2C_PROMETHEUS_PORT``,
+The metrics port has no authentication: it is for Prometheus inside the cluster, never to be
+published. ``C2C_PROMETHEUS_BIND`` (default ``0.0.0.0``, every IPv4 interface, as Prometheus
+scrapes pods directly) restricts it to one address (``127.0.0.1``, ``::1``; ``::`` for every
+interface, IPv6 and IPv4).
+
+Settings (environment only, read once, on first use): ``C2C_PROMETHEUS_PORT``, ``C2C_PROMETHEUS_BIND``,
 ``C2C_PROMETHEUS_PREFIX`` (``c2cwsgiutils_``), ``C2C_PROMETHEUS_PACKAGES``,
 ``C2C_PROMETHEUS_APPLICATION_PACKAGE``, ``C2C_PROMETHEUS_MAX_LABEL_VALUES`` (200),
 ``C2C_PROMETHEUS_WORKER_INTERVAL`` (seconds between two samples of a worker's process metrics,
@@ -37,12 +42,13 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from c2cwsgiutils import _metrics, _prometheus_multiproc, _settings
+from c2cwsgiutils import _metrics, _process_state, _prometheus_multiproc, _settings
 from c2cwsgiutils._prometheus_collectors import (
     MULTI_PROCESS_COLLECTOR_BROADCAST_CHANNELS,
     MemoryInfoCollector,
@@ -84,6 +90,13 @@ class PrometheusSettings:
         env="C2C_PROMETHEUS_PORT",
         convert=int,
         doc="Port of the Prometheus metrics server; off when unset.",
+    )
+    bind: str = _settings.knob(
+        "0.0.0.0",  # noqa: S104  # the reference's default: Prometheus scrapes the pods directly
+        env="C2C_PROMETHEUS_BIND",
+        doc="Address the metrics server listens on: `0.0.0.0` every IPv4 interface, `::` every "
+        "interface, `127.0.0.1` or `::1` this machine only. The port has no authentication: never "
+        "publish it.",
     )
     multiproc_dir: str = _settings.knob(
         "", env="PROMETHEUS_MULTIPROC_DIR", doc="Directory of prometheus_client's multiprocess files."
@@ -140,17 +153,29 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-def _serve(registry: Any, port: int) -> None:
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
+def _serve(registry: Any, host: str, port: int) -> None:
     # The server is ours, around prometheus_client's documented ``make_wsgi_app``: its
     # ``start_http_server`` returns the server only from 0.19 on, and the ones before can not be
     # stopped or told apart from "not started".
     from prometheus_client import make_wsgi_app
 
-    server = make_server("", port, make_wsgi_app(registry), _ThreadingServer, handler_class=_QuietHandler)
+    host = host.strip("[]")  # "[::1]" as in a URL
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        server_class = _ThreadingServer6 if family == socket.AF_INET6 else _ThreadingServer
+        server = make_server(host, port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler)
+    except OSError as error:
+        raise OSError(
+            f"Cannot serve the metrics on {host!r} (C2C_PROMETHEUS_BIND), port {port}: {error}"
+        ) from error
     thread = threading.Thread(target=server.serve_forever, name="c2c-prometheus-server", daemon=True)
     thread.start()
     _STATE.server = (server, thread)
-    _LOG.info("Serving the Prometheus metrics on port %s", port)
+    _LOG.info("Serving the Prometheus metrics on %s port %s", host, port)
 
 
 def start(registry: Any = None) -> None:
@@ -180,7 +205,7 @@ def start(registry: Any = None) -> None:
             registry.register(_prometheus_multiproc.ArchivingCollector(conf.multiproc_dir))
         else:
             _LOG.warning("PROMETHEUS_MULTIPROC_DIR is not set: the metrics of the workers are not served")
-        _serve(registry, conf.port)
+        _serve(registry, conf.bind, conf.port)
 
 
 def mark_process_dead(pid: int) -> None:
@@ -241,11 +266,12 @@ def start_single_process(registry: Any = None) -> None:
             else:
                 registry.register(MemoryInfoCollector())
             _STATE.single_process_registered = True
-        port = _conf().port
-        if port and _STATE.server is None:
-            _serve(registry, port)
+        conf = _conf()
+        if conf.port and _STATE.server is None:
+            _serve(registry, conf.bind, conf.port)
 
 
+@_process_state.on_reset
 def _reset() -> None:
     """Stop the server and the sampler and forget the settings (for tests)."""
     with _LOCK:

@@ -27,13 +27,19 @@ import json
 import logging
 import logging.handlers
 import math
-import os
 from typing import IO, Any
 
+from c2cwsgiutils import _settings
 from c2cwsgiutils._json_record import serialize
 from c2cwsgiutils._log_writer import BatchWriter, report_error
 
-__all__ = ["DEFAULT_FLUSH_INTERVAL", "JsonLogHandler", "PyramidCeeSysLogHandler", "serialize"]
+__all__ = [
+    "DEFAULT_FLUSH_INTERVAL",
+    "JsonLogHandler",
+    "LoggingSettings",
+    "PyramidCeeSysLogHandler",
+    "serialize",
+]
 
 
 DEFAULT_FLUSH_INTERVAL = 0.0
@@ -43,21 +49,39 @@ DEFAULT_FLUSH_INTERVAL = 0.0
 ``SIGKILL``) leaves the lines that explain it. Batching is an explicit choice.
 """
 
-_FLUSH_INTERVAL_ENV = "C2C_LOG_FLUSH_INTERVAL"
+
+def _as_interval(value: object) -> float:
+    try:
+        interval = float(str(value).strip())
+    except ValueError:
+        interval = -1.0
+    if not math.isfinite(interval) or interval < 0:
+        msg = f"must be a number of seconds >= 0, got {value!r}"
+        raise ValueError(msg)
+    return interval
+
+
+@_settings.frozen_dataclass
+class LoggingSettings:
+    """Settings of the JSON log handler (read when logging is configured, before any application)."""
+
+    flush_interval: float = _settings.knob(
+        DEFAULT_FLUSH_INTERVAL,
+        env="C2C_LOG_FLUSH_INTERVAL",
+        convert=_as_interval,
+        doc="Seconds a JSON log line may wait to be written with the next ones (0: written when "
+        "logged; a batch is lost on SIGKILL).",
+    )
 
 
 def _flush_interval(value: float | str | None) -> float:
     """The handler's interval: ``value``, else ``C2C_LOG_FLUSH_INTERVAL``, else the default."""
     if value is None:
-        value = os.environ.get(_FLUSH_INTERVAL_ENV, "").strip() or DEFAULT_FLUSH_INTERVAL
+        return float(_settings.resolve_one(LoggingSettings, "flush_interval", None))
     try:
-        interval = float(value)
-    except (TypeError, ValueError):
-        interval = -1.0
-    if not math.isfinite(interval) or interval < 0:
-        msg = f"{_FLUSH_INTERVAL_ENV} (flush_interval) must be a number of seconds >= 0, got {value!r}"
-        raise ValueError(msg)
-    return interval
+        return _as_interval(value)
+    except ValueError as error:
+        raise ValueError(f"flush_interval {error}") from None
 
 
 def _ascii_lines(text: str) -> str:

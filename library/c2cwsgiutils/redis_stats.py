@@ -1,8 +1,14 @@
 """Timing of the Redis commands: ``<prefix>redis_seconds{command}`` (a wall-clock histogram).
 
 ``includeme`` wraps ``redis.client.Redis.execute_command`` when ``C2C_TRACK_REDIS`` /
-``c2c.track_redis`` is true (the default). The wrapper is installed once per process: including
-the module again (another application, a test) never wraps it twice. The command label keeps at
+``c2c.track_redis`` is true (the default), as c2cwsgiutils 6 documents: every client of the
+process is timed, also the ones the application makes itself. redis has no public hook for that,
+so this is one of the library's two wraps of another package's public method (the other one is
+``requests``', see :mod:`c2cwsgiutils.request_tracking`): its documented signature is checked
+first (a release that changed it gets no wrapper and a warning), and it is installed once
+``redis`` is imported (:mod:`c2cwsgiutils._post_import`, no import hook). The wrapper is
+installed once per process: including the module again (another application, a test) never
+wraps it twice. The command label keeps at
 most ``C2C_PROMETHEUS_MAX_LABEL_VALUES`` distinct values.
 
 .. versionadded:: 6.0
@@ -18,7 +24,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from c2cwsgiutils import _metrics, _post_import, _settings
+from c2cwsgiutils import _metrics, _post_import, _process_state, _settings
 from c2cwsgiutils._safety import never_raise
 
 __all__ = ["RedisStatsSettings", "includeme", "install", "uninstall"]
@@ -69,12 +75,21 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
     return execute_command
 
 
+# Redis.execute_command's documented parameters: the command's name is the first of ``args``.
+_PARAMETERS = ("self", "args", "options")
+
+
 def _patch(client: ModuleType) -> None:
     with _LOCK:
         current = client.Redis.execute_command
         if hasattr(current, _MARK):
             return
-        client.Redis.execute_command = _wrap(current)  # the one patch
+        if not _post_import.has_parameters(current, _PARAMETERS):
+            _LOG.warning(
+                "redis.client.Redis.execute_command has an unknown signature: Redis commands are not timed"
+            )
+            return
+        client.Redis.execute_command = _wrap(current)  # a documented exception: see the module's docstring
 
 
 def install() -> None:
@@ -82,6 +97,7 @@ def install() -> None:
     _post_import.when_imported("redis.client", _patch)
 
 
+@_process_state.on_reset
 def uninstall() -> None:
     """Restore the original ``execute_command`` (for tests)."""
     _post_import.cancel("redis.client", _patch)
@@ -107,3 +123,5 @@ def includeme(config: Any = None) -> None:
         return
     # Without the redis package (extra ``broadcast``) the hook never runs: nothing to time.
     install()
+    if config is not None:
+        _post_import.subscribe(config)

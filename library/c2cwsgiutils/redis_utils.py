@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from c2cwsgiutils import _extras, _settings
+from c2cwsgiutils import _extras, _process_state, _settings
 
 __all__ = ["PubSubWorkerThread", "RedisSettings", "cleanup", "get", "outage", "settings_of"]
 
@@ -219,6 +219,7 @@ def get(settings: Mapping[str, Any] | None = None) -> tuple[Any, Any, Any]:
         return clients
 
 
+@_process_state.on_reset
 def cleanup() -> None:
     """Close the clients of this process and forget the configuration (the next :func:`get` starts over)."""
     with _STATE.lock:

@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from c2cwsgiutils import _context, _settings
+from c2cwsgiutils import _context, _process_state, _settings
 from c2cwsgiutils._extras import require
 from c2cwsgiutils._safety import swallow
 
@@ -311,6 +311,7 @@ def is_enabled() -> bool:
     return _STATE.initialized
 
 
+@_process_state.on_reset
 def _reset(timeout: float = 2.0) -> None:
     """Flush and close the SDK client and forget the initialisation (for tests)."""
     with _LOCK:

@@ -147,10 +147,19 @@ def bootstrap_application_from_options(args: argparse.Namespace) -> PyramidEnv:
     Returns:
         The Pyramid environment (``app``, ``registry``, ``request``, ``root``, ``closer``...).
     """
-    from pyramid.scripts.common import parse_vars
-
-    options = parse_vars(args.config_vars) if args.config_vars else None
+    options = _parse_vars(args.config_vars) if args.config_vars else None
     return bootstrap_application(args.config_uri, options)
+
+
+def _parse_vars(items: list[str]) -> dict[str, str]:
+    """``["name=value", ...]`` as a dictionary (the ``pserve``/``pshell`` syntax)."""
+    result = {}
+    for item in items:
+        name, separator, value = item.partition("=")
+        if not separator or not name:
+            raise ValueError(f"invalid configuration variable {item!r}: expected name=value")
+        result[name] = value
+    return result
 
 
 def bootstrap_application(

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["capture_logs", "make_app", "make_test_app"]
+__all__ = ["capture_logs", "make_app", "make_test_app", "reset_process_state"]
 
 
 def make_app(
@@ -61,3 +61,16 @@ def capture_logs(logger: str | None = None, level: int = logging.DEBUG) -> Itera
     finally:
         target.removeHandler(handler)
         target.setLevel(old_level)
+
+
+def reset_process_state() -> None:
+    """Put the library's process-global state back as a fresh process has it.
+
+    The ``requests`` and Redis wrappers removed, the metrics registry and the settings read
+    again, Redis clients closed, Sentry closed, the known secrets and the logged failure causes
+    forgotten... Call it around each test (an autouse fixture) so that no test leaks that state
+    into the next one.
+    """
+    from c2cwsgiutils import _process_state
+
+    _process_state.reset()

@@ -18,7 +18,14 @@ _C2C_ENV_PREFIXES = ("C2C_", "C2CWSGIUTILS_", "SENTRY_", "DEVELOPMENT", "LOG_TYP
 def _internal_errors_fail_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Errors swallowed by never_raise in production make the tests fail."""
     monkeypatch.setattr(_safety, "reraise_internal_errors", True)
-    _safety.reset()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> Iterator[None]:
+    """Each test starts, and leaves the process, with the library's global state of a fresh process."""
+    testing.reset_process_state()
+    yield
+    testing.reset_process_state()
 
 
 @pytest.fixture(autouse=True)

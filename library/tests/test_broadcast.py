@@ -12,7 +12,7 @@ import redis
 from pyramid.config import Configurator
 
 from c2cwsgiutils import broadcast, redis_utils, testing
-from c2cwsgiutils.broadcast import local
+from c2cwsgiutils.broadcast import _messages, local
 from c2cwsgiutils.broadcast.redis import RedisBroadcaster
 
 pytestmark = pytest.mark.usefixtures("clean_redis_state")
@@ -320,3 +320,44 @@ def _next_message(pubsub, timeout=5.0):
         if message is not None:
             return message
     raise AssertionError("no message")
+
+
+def test_a_captured_signed_message_published_again_runs_once(pair, redis_url):
+    """A signed "set the level" captured on Redis and published again is dropped: the callback ran once."""
+    sender, receiver = pair
+    calls = []
+    receiver.subscribe("level", lambda name, level: calls.append((name, level)) or "set")
+    receiver.subscribe("calls", lambda: list(calls))
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    spy = raw.pubsub(ignore_subscribe_messages=True)
+    spy.subscribe("test_level")
+    try:
+        assert _wait_for(lambda: raw.pubsub_numsub("test_level")[0][1] == 2)
+        first = sender.broadcast("level", {"name": "root", "level": "DEBUG"}, expect_answers=True, timeout=5)
+        assert first[0].startswith("set")
+        captured = _next_message(spy)["data"]
+        with testing.capture_logs("c2cwsgiutils.broadcast") as records:
+            assert raw.publish("test_level", captured) == 2  # the receiver got it again
+            # Callbacks run in receive order: once "calls" answers, the replay has been handled.
+            answers = sender.broadcast("calls", {}, expect_answers=True, timeout=5)
+    finally:
+        spy.close()
+        raw.close()
+
+    assert answers == [[["root", "DEBUG"]]]
+    assert calls == [("root", "DEBUG")]
+    assert any("not authentic (last: replayed on test_level)" in r.getMessage() for r in records)
+
+
+def test_the_ids_remembered_against_replays_are_bounded():
+    """Past max_ids the oldest ids are forgotten, yet none of the messages can be replayed."""
+    codec = _messages.SignedCodec(_SECRET, max_ids=3)
+    sealed = [codec.seal("test_x", {"params": {"n": n}}) for n in range(5)]
+
+    with testing.capture_logs("c2cwsgiutils.broadcast"):
+        first = [codec.open("test_x", data) for data in sealed]
+        again = [codec.open("test_x", data) for data in sealed]
+
+    assert first == [(True, {"params": {"n": n}}) for n in range(5)]
+    assert again == [(False, None)] * 5
+    assert len(codec._seen._ids) == 3

@@ -54,6 +54,7 @@ def test_readme_application_runs_unchanged(postgresql):
             "sqlalchemy.url": postgresql.url_rw,
             "sqlalchemy_slave.url": postgresql.url_ro,
             "c2c.enable_exception_handling": "1",
+            "c2c.secret": "compat-secret",
         },
     )
     factory = wsgi_app.registry["dbsession_factory"]
@@ -67,7 +68,8 @@ def test_readme_application_runs_unchanged(postgresql):
 
 def _check(app):
     """The health check, a DB view on the replica and the index page answer."""
-    report = app.get("/c2c/health_check").json
+    # The checks' results are for the authorised (see C2C_HEALTH_CHECK_PUBLIC_DETAILS).
+    report = app.get("/c2c/health_check", headers={"X-API-Key": "compat-secret"}).json
     assert report["failures"] == {}
     assert set(report["successes"]) >= {"db_engine_sqlalchemy", "db_engine_sqlalchemy_slave"}
     alembic_check = "alembic_" + _ALEMBIC_INI.replace("/", "_").strip("_") + "_alembic"

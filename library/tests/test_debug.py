@@ -11,17 +11,21 @@ _SECRET = "a-test-secret"
 _HEADERS = {"X-API-Key": _SECRET}
 
 
-@pytest.fixture
-def app(app_factory):
+def _debug_app(app_factory, **settings):
     def configure(config):
         config.add_route("hello", "/hello", request_method="GET")
         config.add_view(lambda request: {"hello": 1}, route_name="hello", renderer="fast_json")
 
     return app_factory(
-        {"c2c.secret": _SECRET, "c2c.debug_view_enabled": "1"},
+        {"c2c.secret": _SECRET, "c2c.debug_view_enabled": "1", **settings},
         includes=("c2cwsgiutils.pyramid", "c2cwsgiutils.debug"),
         configure=configure,
     )
+
+
+@pytest.fixture
+def app(app_factory):
+    return _debug_app(app_factory)
 
 
 def test_views_need_the_secret_except_time(app):
@@ -133,3 +137,50 @@ def test_every_admin_action_writes_one_audit_line(app, path, params, status):
     lines = [record.getMessage() for record in records]
     assert len(lines) == 1, lines
     assert lines[0].startswith("Admin action by 192.0.2.7 (SECRET)"), lines
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/c2c/debug/sleep?time=0.2",
+        "//c2c//debug/sleep?time=0.2",
+        "/hello/../c2c/./debug/sleep?time=0.2",
+        "/c2c/debug/memory_diff?path=/hello",
+        "/c2c/health_check",
+        "/c2c",
+    ],
+)
+def test_memory_diff_refuses_the_library_views(app, target):
+    """memory_diff of a library view (it would run it twice) is a JSON 400, and the view never runs."""
+    from c2cwsgiutils import testing
+
+    with testing.capture_logs("c2cwsgiutils.audit") as records:
+        refused = app.get("/c2c/debug/memory_diff", params={"path": target}, headers=_HEADERS, status=400)
+
+    assert refused.content_type == "application/json"
+    assert refused.json["status"] == 400
+    assert "not one of the library's (/c2c)" in refused.json["message"]
+    lines = [record.getMessage() for record in records]
+    assert len(lines) == 1, lines  # no "sleep" line: the sub-request did not run
+    assert lines[0].endswith(f"memory diff of {target}: refused: a view of the library")
+
+
+def test_memory_diff_refuses_the_library_views_under_any_base_path(app_factory):
+    """With C2C_BASE_PATH=/admin, /admin/... is refused; with an empty base path, the library's routes."""
+    admin = _debug_app(app_factory, **{"c2c.base_path": "/admin"})
+    admin.get("/admin/debug/memory_diff", params={"path": "/admin/debug/sleep"}, headers=_HEADERS, status=400)
+    assert admin.get("/admin/debug/memory_diff", params={"path": "/hello"}, headers=_HEADERS).json != {}
+
+    empty = _debug_app(app_factory, **{"c2c.base_path": ""})
+    refused = empty.get(
+        "/debug/memory_diff", params={"path": "/debug/sleep?time=0.2"}, headers=_HEADERS, status=400
+    )
+    assert "/debug/sleep" in refused.json["message"]
+    empty.get("/debug/memory_diff", params={"path": "/hello"}, headers=_HEADERS, status=200)
+
+
+def test_bad_parameters_are_json_400(app):
+    """Every refused parameter of the debug views answers a JSON body, without the error views too."""
+    refused = app.get("/c2c/debug/sleep", params={"time": "61"}, headers=_HEADERS, status=400)
+
+    assert refused.json == {"status": 400, "message": "time must be between 0 and 60 seconds"}

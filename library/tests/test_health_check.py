@@ -10,6 +10,9 @@ from _report_server import SECRET, serve
 
 from c2cwsgiutils.health_check import HealthCheck, JsonCheckException
 
+_SECRET = "a-health-check-secret"
+_AUTH = {"X-API-Key": _SECRET}
+
 
 def _not_happy(request):
     raise RuntimeError("I'm not happy")
@@ -29,7 +32,8 @@ def health_app(app_factory):
     """Build an app with the given health checks."""
 
     def build(*checks, settings=None):
-        return app_factory(settings or {}, includes=("c2cwsgiutils.pyramid",), configure=_configure(*checks))
+        settings = {"c2c.secret": _SECRET, **(settings or {})}
+        return app_factory(settings, includes=("c2cwsgiutils.pyramid",), configure=_configure(*checks))
 
     return build
 
@@ -49,12 +53,13 @@ def test_report_shape_levels_and_failure_status(health_app):
         lambda hc: hc.add_custom_check("custom", _not_happy, 2),
         lambda hc: hc.add_custom_check("deep", _not_happy, 3),
     )
-    ok = app.get("/c2c/health_check")
+    ok = app.get("/c2c/health_check", headers=_AUTH)
     assert set(ok.json) == {"successes", "failures"}
     assert ok.json["successes"]["happy"]["result"] == "happy"
     assert ok.json["successes"]["happy"]["level"] == 1
     assert ok.json["failures"] == {}
 
+    app.reset()  # forget the login cookie
     bad = app.get("/c2c/health_check", params={"max_level": "2"}, status=500)
     assert set(bad.json) == {"successes", "failures"}
     assert bad.json["failures"]["custom"]["message"] == "I'm not happy"
@@ -81,7 +86,7 @@ def test_json_check_exception_result(health_app):
         raise JsonCheckException("bad", {"count": 3})
 
     app = health_app(lambda hc: hc.add_custom_check("json", check))
-    response = app.get("/c2c/health_check", status=500)
+    response = app.get("/c2c/health_check", headers=_AUTH, status=500)
     assert response.json["failures"]["json"]["result"] == {"count": 3}
 
 
@@ -101,7 +106,7 @@ def test_hanging_check_times_out(health_app, monkeypatch):
         lambda hc: hc.add_custom_check("fine", lambda request: "ok"),
     )
     start = time.monotonic()
-    response = app.get("/c2c/health_check", status=500)
+    response = app.get("/c2c/health_check", headers=_AUTH, status=500)
     release.set()
     assert time.monotonic() - start < 3
     assert "timeout" in response.json["failures"]["hang"]["message"]
@@ -168,10 +173,59 @@ def test_url_check(health_app, http_server):
         lambda hc: hc.add_url_check(http_server + "/ok", name="ok", check_cb=lambda req, resp: resp.text),
         lambda hc: hc.add_url_check(http_server + "/down", name="down"),
     )
-    response = app.get("/c2c/health_check", headers={"X-Request-ID": "probe-1"}, status=500)
+    response = app.get("/c2c/health_check", headers={"X-Request-ID": "probe-1", **_AUTH}, status=500)
     assert response.json["successes"]["ok"]["result"] == "fine"
     assert "503" in response.json["failures"]["down"]["message"]
     assert any(headers.get("X-Request-ID") == "probe-1" for headers in _Handler.seen)
+
+
+def test_url_check_failure_hides_the_url_from_anonymous_callers(health_app, http_server):
+    """Anonymous callers read the status of a failing URL check, never its URL (a query may hold a token)."""
+    url = http_server + "/down?token=s3cr3t-token"
+    app = health_app(lambda hc: hc.add_url_check(url, name="down"))
+    anonymous = app.get("/c2c/health_check", status=500)
+    assert anonymous.json["failures"]["down"]["message"] == "HTTP status 503"
+    assert "s3cr3t-token" not in anonymous.text
+    authorised = app.get("/c2c/health_check", headers=_AUTH, status=500)
+    assert "s3cr3t-token" in authorised.json["failures"]["down"]["message"]
+
+
+def test_anonymous_callers_get_no_result_and_the_secret_shows_it(health_app):
+    """Without the secret a check's result and a failure's payload are left out; messages stay."""
+    app = health_app(
+        lambda hc: hc.add_custom_check("inner", lambda request: {"dsn": "postgresql://u:pw@db/x"}),
+        lambda hc: hc.add_custom_check("payload", lambda request: _raise_json(), 1),
+    )
+    anonymous = app.get("/c2c/health_check", status=500)
+    assert set(anonymous.json["successes"]["inner"]) == {"level", "timing"}
+    assert set(anonymous.json["failures"]["payload"]) == {"message", "level", "timing"}
+    assert anonymous.json["failures"]["payload"]["message"] == "bad payload"
+    assert "pw@db" not in anonymous.text
+    health = app.get("/c2c/health_check", headers={"Accept": "application/health+json"}, status=500)
+    assert health.json["checks"]["inner"][0]["observedValue"] is None
+    assert "pw@db" not in health.text
+
+    authorised = app.get("/c2c/health_check", headers=_AUTH, status=500)
+    assert authorised.json["successes"]["inner"]["result"] == {"dsn": "postgresql://u:pw@db/x"}
+    assert authorised.json["failures"]["payload"]["result"] == {"count": 3}
+    assert "stacktrace" in authorised.json["failures"]["payload"]
+
+
+def test_public_details_setting_restores_the_results_for_everyone(health_app, monkeypatch):
+    """``C2C_HEALTH_CHECK_PUBLIC_DETAILS=true`` shows results to anonymous callers, stack traces still not."""
+    monkeypatch.setenv("C2C_HEALTH_CHECK_PUBLIC_DETAILS", "true")
+    app = health_app(
+        lambda hc: hc.add_custom_check("inner", lambda request: "details"),
+        lambda hc: hc.add_custom_check("payload", lambda request: _raise_json(), 1),
+    )
+    report = app.get("/c2c/health_check", status=500).json
+    assert report["successes"]["inner"]["result"] == "details"
+    assert report["failures"]["payload"]["result"] == {"count": 3}
+    assert "stacktrace" not in report["failures"]["payload"]
+
+
+def _raise_json():
+    raise JsonCheckException("bad payload", {"count": 3})
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +250,7 @@ def test_legacy_report_has_exactly_the_reference_keys(report_server):
     assert set(report) == {"successes", "failures"}
     assert report["failures"] == {}
     assert set(report["successes"]) == {"fine", "silent"}
-    assert set(report["successes"]["fine"]) == {"level", "timing", "result"}
+    assert set(report["successes"]["fine"]) == {"level", "timing"}  # results need the secret
     assert set(report["successes"]["silent"]) == {"level", "timing"}
 
     failed = _get(report_server, max_level="3")
@@ -204,17 +258,18 @@ def test_legacy_report_has_exactly_the_reference_keys(report_server):
     report = failed.json()
     assert set(report) == {"successes", "failures"}
     assert set(report["successes"]) == {"fine", "silent", "version"}
-    assert report["successes"]["version"]["result"] == {"version": "0123abc"}
+    assert report["successes"]["version"]["result"] == {"version": "0123abc"}  # public, as releaseId
     assert report["failures"]["fails"] == {
         "message": "failing on purpose",
-        "result": {"reason": "test"},
         "level": 2,
         "timing": report["failures"]["fails"]["timing"],
     }
 
     detailed = _get(report_server, headers={"X-API-Key": SECRET}, max_level="2").json()
     assert set(detailed) == {"successes", "failures"}
+    assert detailed["successes"]["fine"]["result"] == "fine"
     assert set(detailed["failures"]["fails"]) == {"message", "result", "level", "timing", "stacktrace"}
+    assert detailed["failures"]["fails"]["result"] == {"reason": "test"}
 
 
 @pytest.mark.server

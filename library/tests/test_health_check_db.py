@@ -18,6 +18,8 @@ from c2cwsgiutils import db, health_check, testing
 
 _ALEMBIC_INI = os.path.join(os.path.dirname(__file__), "alembic_app", "alembic.ini")
 _ALEMBIC_NAME = "alembic_" + _ALEMBIC_INI.replace("/", "_").strip("_") + "_alembic"
+_SECRET = "a-db-health-secret"
+_AUTH = {"X-API-Key": _SECRET}
 
 
 class Base(sqlalchemy.orm.DeclarativeBase):
@@ -53,6 +55,7 @@ def _app(postgresql, setup, settings=None, slave=True):
         "sqlalchemy.url": postgresql.url_rw,
         "sqlalchemy_slave.url": postgresql.url_ro if slave else postgresql.url_rw,
         "c2c.health_check.timeout": "3",
+        "c2c.secret": _SECRET,
         **(settings or {}),
     }
 
@@ -131,7 +134,7 @@ def test_query_cb_result_is_reported(make_app):
         return session.execute(sqlalchemy.text("SELECT current_user")).scalar()
 
     app, _ = make_app(lambda checks, factory: checks.add_db_session_check(factory, query_cb=query))
-    successes = app.get("/c2c/health_check").json["successes"]
+    successes = app.get("/c2c/health_check", headers=_AUTH).json["successes"]
     assert successes["db_engine_sqlalchemy"]["result"] == "app_rw"
     assert successes["db_engine_sqlalchemy_slave"]["result"] == "app_ro"
 
@@ -191,13 +194,33 @@ def test_alembic_check_compares_the_database_with_the_heads(make_app, postgresql
     failures = app.get("/c2c/health_check?max_level=2", status=500).json["failures"]
     assert "a1b2c3d4e5f6 instead of b2c3d4e5f6a7" in failures[_ALEMBIC_NAME]["message"]
     command.upgrade(config, "head")
-    report = app.get("/c2c/health_check?max_level=2").json
+    report = app.get("/c2c/health_check?max_level=2", headers=_AUTH).json
     assert report["successes"][_ALEMBIC_NAME] == {
         "timing": report["successes"][_ALEMBIC_NAME]["timing"],
         "level": 2,
         "result": "b2c3d4e5f6a7",
     }
     assert app.get("/c2c/health_check").json["successes"] == {}
+
+
+def test_database_failure_names_no_server_for_anonymous_callers(make_app, postgresql):
+    """A driver error reads ``database error: <class>`` without the secret; the secret shows the driver's."""
+    url = postgresql.url_rw.rsplit("/", 1)[0] + "/no_such_database_x"
+    engine = db.get_engine({"sqlalchemy.url": url})
+    port = str(postgresql.port)
+    try:
+        app, _ = make_app(lambda checks, factory: checks.add_db_session_check(db.get_session_factory(engine)))
+        anonymous = app.get("/c2c/health_check", status=500)
+        failure = anonymous.json["failures"]["db_engine_sqlalchemy"]
+        assert set(failure) == {"message", "level", "timing"}
+        assert failure["message"] == "database error: OperationalError"
+        for internal in ("no_such_database_x", "127.0.0.1", "app_rw"):
+            assert internal not in anonymous.text
+        assert port not in failure["message"]  # (the timing may hold the same digits)
+        authorised = app.get("/c2c/health_check", headers=_AUTH, status=500).json
+        assert "no_such_database_x" in authorised["failures"]["db_engine_sqlalchemy"]["message"]
+    finally:
+        engine.dispose()
 
 
 def test_alembic_check_name_follows_the_ini_path():

@@ -330,7 +330,7 @@ def test_health_check_form_works(app_factory):
     def configure(config):
         HealthCheck(config).add_custom_check("answer", lambda _request: 42)
 
-    app = app_factory({}, includes=INCLUDES, configure=configure)
+    app = app_factory({"c2c.health_check.public_details": "true"}, includes=INCLUDES, configure=configure)
     page = app.get("/c2c")
     form = page.forms[0]
     assert form.action == "http://localhost/c2c/health_check"

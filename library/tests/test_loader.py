@@ -154,3 +154,10 @@ def test_pshell_sees_interpolated_settings():
     )
     assert result.returncode == 0, result.stderr
     assert "GREETING=ciao" in result.stdout
+
+
+def test_uri_options_win_over_environment(test_env):
+    """``c2c://app.ini?TEST_GREETING=...`` wins over the variable of the environment."""
+    loader = plaster.get_loader(f"c2c://{DATA / 'app.ini'}?TEST_GREETING=hej")
+    assert loader.get_settings("app:main")["greeting"] == "hej"
+    assert loader.get_wsgi_app_settings("main")["greeting"] == "hej"

@@ -138,8 +138,15 @@ def test_an_in_memory_stream_is_written_at_once():
 @pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf"])
 def test_a_bad_interval_is_a_clear_error(monkeypatch, value):
     monkeypatch.setenv("C2C_LOG_FLUSH_INTERVAL", value)
-    with pytest.raises(ValueError, match=r"C2C_LOG_FLUSH_INTERVAL .*must be a number of seconds"):
+    from pyramid.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"C2C_LOG_FLUSH_INTERVAL: must be a number of seconds"):
         JsonLogHandler(sys.stderr)
+
+
+def test_a_bad_handler_interval_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"flush_interval must be a number of seconds >= 0, got 'x'"):
+        JsonLogHandler(sys.stderr, flush_interval="x")
 
 
 def test_by_default_a_line_is_written_when_it_is_logged(monkeypatch, log_file):

@@ -8,7 +8,7 @@ import redis
 import requests
 from _gunicorn import gunicorn
 
-from c2cwsgiutils import testing
+from c2cwsgiutils import logging_view, testing
 
 pytestmark = pytest.mark.usefixtures("clean_redis_state")
 _SECRET = "a-test-secret"
@@ -141,3 +141,68 @@ def test_level_reaches_every_gunicorn_worker(redis_url, tmp_path):
             seen[whoami["pid"]] = whoami["level"]
         assert set(seen.values()) == {"ERROR"}
         assert len(seen) == 2
+
+
+@pytest.fixture
+def fresh_overrides(monkeypatch):
+    """The overrides applied in this process start empty and are forgotten after the test."""
+    monkeypatch.setattr(logging_view, "_OVERRIDES", logging_view._Overrides())
+
+
+@pytest.mark.usefixtures("fresh_overrides")
+def test_stored_overrides_are_bounded(app_factory, redis_url):
+    """200 names are stored; a 201st is a JSON 400 and changes nothing; a stored name still changes."""
+    app = _app(app_factory, **{"c2c.redis_url": redis_url})
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    for index in range(200):
+        app.get("/c2c/logging/level", params={"name": f"c2c.cap.n{index}", "level": "INFO"}, headers=_HEADERS)
+    assert len(client.keys("c2c_logging_level_*")) == 200
+
+    refused = app.get(
+        "/c2c/logging/level", params={"name": "c2c.cap.extra", "level": "DEBUG"}, headers=_HEADERS, status=400
+    )
+
+    assert refused.content_type == "application/json"
+    assert "Too many log level overrides" in refused.json["message"]
+    assert "C2C_LOG_VIEW_MAX_OVERRIDES" in refused.json["message"]
+    assert client.get("c2c_logging_level_c2c.cap.extra") is None
+    assert logging.getLogger("c2c.cap.extra").level == logging.NOTSET
+    assert len(client.keys("c2c_logging_level_*")) == 200
+    changed = app.get(
+        "/c2c/logging/level", params={"name": "c2c.cap.n7", "level": "ERROR"}, headers=_HEADERS
+    ).json
+    assert changed["level"] == "ERROR"
+    assert client.get("c2c_logging_level_c2c.cap.n7") == "ERROR"
+
+
+@pytest.mark.usefixtures("fresh_overrides")
+def test_startup_applies_at_most_the_maximum(app_factory, redis_url):
+    """Overrides stored beyond the maximum (by older processes) are not applied at start-up."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    for index in range(5):
+        client.set(f"c2c_logging_level_c2c.start.n{index}", "ERROR")
+
+    with testing.capture_logs("c2cwsgiutils.logging_view") as records:
+        _app(app_factory, **{"c2c.redis_url": redis_url, "c2c.log_view_max_overrides": "3"})
+
+    applied = [i for i in range(5) if logging.getLogger(f"c2c.start.n{i}").level == logging.ERROR]
+    assert len(applied) == 3
+    assert any("only 3 applied" in r.getMessage() for r in records)
+
+
+@pytest.mark.usefixtures("fresh_overrides")
+def test_without_redis_the_overrides_of_the_process_are_bounded(app_factory):
+    """Without Redis the overrides applied in this process count, with the same JSON 400."""
+    app = _app(app_factory, **{"c2c.log_view_max_overrides": "2"})
+    for name in ("c2c.local.a", "c2c.local.b"):
+        app.get("/c2c/logging/level", params={"name": name, "level": "INFO"}, headers=_HEADERS)
+
+    refused = app.get(
+        "/c2c/logging/level", params={"name": "c2c.local.c", "level": "INFO"}, headers=_HEADERS, status=400
+    )
+
+    assert refused.json == {"status": 400, "message": refused.json["message"]}
+    assert "the maximum is 2" in refused.json["message"]
+    assert logging.getLogger("c2c.local.c").level == logging.NOTSET
+    app.get("/c2c/logging/level", params={"name": "c2c.local.a", "level": "ERROR"}, headers=_HEADERS)
+    assert logging.getLogger("c2c.local.a").level == logging.ERROR

@@ -72,3 +72,19 @@ def test_a_failing_timing_never_fails_the_command(registry, redis_url, monkeypat
     client.close()
     failures = [r for r in records if "timing a Redis command" in r.getMessage()]
     assert [r.levelname for r in failures] == ["ERROR"] + ["DEBUG"] * 5
+
+
+def test_an_unknown_execute_command_signature_is_not_wrapped(registry):
+    """A redis release whose Redis.execute_command differs is left alone, with one warning."""
+    import types
+
+    class Redis:
+        def execute_command(self, command, *args):
+            return (command, *args)
+
+    original = Redis.execute_command
+    with testing.capture_logs("c2cwsgiutils") as records:
+        redis_stats._patch(types.SimpleNamespace(Redis=Redis))
+    assert Redis.execute_command is original
+    assert [r.levelname for r in records] == ["WARNING"]
+    assert "unknown signature" in records[0].getMessage()

@@ -164,31 +164,63 @@ def test_a_cancelled_hook_never_runs() -> None:
     seen = []
     _post_import.when_imported("c2cwsgiutils_no_such_module", seen.append)
     _post_import.cancel("c2cwsgiutils_no_such_module", seen.append)
-    with pytest.raises(ImportError):
-        __import__("c2cwsgiutils_no_such_module")
+    _post_import.run_pending()
     assert seen == []
+    assert "c2cwsgiutils_no_such_module" not in _post_import.pending
 
 
-def test_requests_is_patched_when_the_application_imports_it() -> None:
-    """The include does not import requests, redis or SQLAlchemy; each gets its patch on import."""
+def test_no_import_hook_is_installed() -> None:
+    """The library leaves the import system alone: no finder of its own in sys.meta_path."""
     script = textwrap.dedent(
         """
         import sys
+        before = list(sys.meta_path)
         from pyramid.config import Configurator
         with Configurator(settings={}) as config:
             config.include("c2cwsgiutils.pyramid")
             app = config.make_wsgi_app()
-        print(sorted(m for m in ("requests", "redis", "sqlalchemy") if m in sys.modules))
-        import requests.adapters, redis.client, sqlalchemy.orm
-        from c2cwsgiutils.stats_pyramid import _sql
-        print(hasattr(requests.adapters.HTTPAdapter.send, "__wrapped__"),
-              hasattr(redis.client.Redis.execute_command, "__wrapped__"), _sql._INSTALLED)
+        added = [finder for finder in sys.meta_path if finder not in before]
+        print([type(f).__module__ for f in added if type(f).__module__.startswith("c2cwsgiutils")])
         """
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
-    assert result.stdout.split("\n")[:2] == ["[]", "True True True"], result.stderr
+    assert result.stdout.split("\n")[0] == "[]", result.stderr
+
+
+def test_requests_is_wrapped_once_the_application_imports_it() -> None:
+    """The include does not import requests, redis or SQLAlchemy; each gets its wrapper once imported.
+
+    Imported before the application is created (by the application's modules or its scan), they
+    are wrapped when it is created; imported later (in a view), before the next request.
+    """
+    script = textwrap.dedent(
+        """
+        import sys
+        import webtest
+        from pyramid.config import Configurator
+        with Configurator(settings={}) as config:
+            config.include("c2cwsgiutils.pyramid")
+            import sqlalchemy.orm
+            app = config.make_wsgi_app()
+        print(sorted(m for m in ("requests", "redis", "sqlalchemy") if m in sys.modules))
+        from c2cwsgiutils.stats_pyramid import _sql
+        print(_sql._INSTALLED)
+        import requests.adapters, redis.client
+        print(hasattr(requests.adapters.HTTPAdapter.send, "__wrapped__"),
+              hasattr(redis.client.Redis.execute_command, "__wrapped__"))
+        webtest.TestApp(app).get("/nothing", status=404)
+        print(hasattr(requests.adapters.HTTPAdapter.send, "__wrapped__"),
+              hasattr(redis.client.Redis.execute_command, "__wrapped__"))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split("\n")[:4] == ["['sqlalchemy']", "True", "False False", "True True"], (
+        result.stdout + result.stderr
+    )
 
 
 def test_request_ids_are_version_4_uuids() -> None:

@@ -5,6 +5,7 @@ import logging
 import re
 import threading
 import time
+import types
 import uuid
 
 import pytest
@@ -77,6 +78,14 @@ def _call_view(request):
     return {"result": response.text}
 
 
+def _session_call_view(request):
+    try:
+        response = request_tracking.session().get(request.params["url"])
+    except requests.exceptions.Timeout:
+        return {"result": "timeout"}
+    return {"result": response.text}
+
+
 def _echo_view(request):
     return {"id": request.c2c_request_id}
 
@@ -84,6 +93,8 @@ def _echo_view(request):
 def _configure(config):
     config.add_route("call", "/call")
     config.add_view(_call_view, route_name="call", renderer="json")
+    config.add_route("session_call", "/session_call")
+    config.add_view(_session_call_view, route_name="session_call", renderer="json")
     config.add_route("echo", "/echo")
     config.add_view(_echo_view, route_name="echo", renderer="json")
 
@@ -338,6 +349,64 @@ def test_patch_is_installed_once(tracked):
     assert HTTPAdapter.send.__wrapped__ is original
     _requests.uninstall()
     assert HTTPAdapter.send is original
+
+
+def test_tracking_adapter_tracks_a_session_without_the_wrapper(tracked, server):
+    """With ``C2C_TRACK_REQUESTS=false`` requests is not wrapped; a TrackingAdapter session is tracked."""
+    url, received = server
+    original = HTTPAdapter.send
+    seen = []
+
+    def observe(request, response, seconds):
+        seen.append(request.url)
+
+    app = tracked({"c2c.track_requests": "false", "c2c.requests_default_timeout": "0.1"})
+    request_tracking.add_requests_observer(observe)
+    try:
+        assert HTTPAdapter.send is original
+        app.get("/call", params={"url": url, "timeout": "5"}, headers={"X-Request-ID": "plain"})
+        assert "X-Request-ID" not in received[0]
+        app.get("/session_call", params={"url": url}, headers={"X-Request-ID": "tracked"})
+        assert received[1]["X-Request-ID"] == "tracked"
+        assert _TRACEPARENT.fullmatch(received[1]["traceparent"])
+        assert app.get("/session_call", params={"url": url + "/slow"}).json == {"result": "timeout"}
+        assert seen == [url + "/", url + "/slow"]
+    finally:
+        request_tracking.remove_requests_observer(observe)
+
+
+def test_tracking_adapter_with_the_wrapper_tracks_once(tracked, server):
+    """A TrackingAdapter session under the process-wide wrapper is observed once per call."""
+    url, received = server
+    seen = []
+
+    def observe(request, response, seconds):
+        seen.append(request.url)
+
+    app = tracked()
+    request_tracking.add_requests_observer(observe)
+    try:
+        app.get("/session_call", params={"url": url}, headers={"X-Request-ID": "once"})
+    finally:
+        request_tracking.remove_requests_observer(observe)
+    assert received[0]["X-Request-ID"] == "once"
+    assert seen == [url + "/"]
+
+
+def test_an_unknown_send_signature_is_not_wrapped(caplog):
+    """A requests release whose HTTPAdapter.send differs gets no wrapper and one warning."""
+
+    class Adapter:
+        def send(self, request, **kwargs):
+            return request, kwargs
+
+    original = Adapter.send
+    with testing.capture_logs("c2cwsgiutils.request_tracking") as records:
+        _requests._patch(types.SimpleNamespace(HTTPAdapter=Adapter))
+    assert Adapter.send is original
+    assert not _requests.is_installed()
+    assert [r.levelname for r in records] == ["WARNING"]
+    assert "unknown signature" in records[0].getMessage()
 
 
 def test_include_without_config_uses_environment(monkeypatch, server):

@@ -123,3 +123,13 @@ def test_init_includes_existing_capabilities(test_env, monkeypatch):
     )
     config = setup_process.init(f"c2c://{APP_INI}")
     assert config.registry["loader_test_capability"] is True
+
+
+@pytest.mark.parametrize("item", ["TEST_GREETING", "=value"])
+def test_a_configuration_variable_without_name_or_equals_is_refused(test_env, item):
+    """``name=value`` is the only form; anything else is a one-line error naming the item."""
+    parser = argparse.ArgumentParser()
+    setup_process.fill_arguments(parser)
+    args = parser.parse_args([f"c2c://{APP_INI}", item])
+    with pytest.raises(ValueError, match=f"invalid configuration variable '{item}': expected name=value"):
+        setup_process.bootstrap_application_from_options(args)

@@ -79,7 +79,7 @@ def test_the_set_of_seen_statements_is_bounded(engine, profiler):
 
 
 def test_explain_side_effects_are_rolled_back_and_the_transaction_continues(engine, profiler, postgresql):
-    """A SELECT with a side effect runs it once: the EXPLAIN ANALYZE copy is rolled back."""
+    """A SELECT calling a function that writes runs it once, and its transaction goes on."""
     with psycopg.connect(postgresql.url_rw, autocommit=True) as conn:
         conn.execute("CREATE TABLE calls (n int)")
         conn.execute(
@@ -92,6 +92,78 @@ def test_explain_side_effects_are_rolled_back_and_the_transaction_continues(engi
     assert len(_plans(records)) == 1
     with engine.connect() as conn:
         assert conn.execute(sqlalchemy.text("SELECT count(*) FROM calls")).scalar() == 1
+
+
+def _skipped(records):
+    return [getattr(r, "analyze_skipped", None) for r in records if r.getMessage().startswith("statement:")]
+
+
+def test_a_profiled_nextval_takes_one_value(engine, profiler):
+    """A profiled SELECT nextval() advances the sequence by one: it is explained, not analysed."""
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("CREATE SEQUENCE s"))
+    sql_profiler.enable()
+    with testing.capture_logs(_LOGGER, logging.INFO) as records, engine.begin() as conn:
+        assert conn.execute(sqlalchemy.text("SELECT nextval('s')")).scalar() == 1
+    sql_profiler.disable()
+    with engine.begin() as conn:
+        assert conn.execute(sqlalchemy.text("SELECT nextval('s')")).scalar() == 2
+    (plan,) = _plans(records)
+    assert "ANALYZE skipped, plan without execution: it calls nextval()" in plan
+    assert "Result" in plan
+    assert "actual time=" not in plan
+    assert _skipped(records) == ["it calls nextval(), which has effects a rollback does not undo"]
+
+
+def test_a_volatile_function_behind_a_view_runs_once(engine, profiler):
+    """PostgreSQL's catalog tells that a function called by a view is VOLATILE: not analysed."""
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("CREATE SEQUENCE profiler_hidden_sequence"))
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE FUNCTION bump() RETURNS bigint LANGUAGE plpgsql AS "
+                "$$ BEGIN RETURN nextval('profiler_hidden_sequence'); END $$"
+            )
+        )
+        conn.execute(sqlalchemy.text("CREATE VIEW counter AS SELECT bump() AS value"))
+    sql_profiler.enable()
+    with testing.capture_logs(_LOGGER, logging.INFO) as records, engine.begin() as conn:
+        assert conn.execute(sqlalchemy.text("SELECT value FROM counter")).scalar() == 1
+    sql_profiler.disable()
+    with engine.begin() as conn:
+        assert conn.execute(sqlalchemy.text("SELECT last_value FROM profiler_hidden_sequence")).scalar() == 1
+    assert _skipped(records) == ["it calls the VOLATILE function(s) bump()"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "reason"),
+    [
+        ("SELECT name FROM thing WHERE id = 1 FOR UPDATE", "it locks rows (FOR UPDATE/SHARE)"),
+        ("SELECT pg_try_advisory_lock(7)", "it calls pg_try_advisory_lock(), which has effects"),
+        ("SELECT id INTO thing_copy FROM thing", "it contains INTO, it may write"),
+        ("SELECT random() < 2", "it calls the VOLATILE function(s) random()"),
+    ],
+)
+def test_statements_not_safe_to_run_twice_are_only_explained(engine, profiler, statement, reason):
+    """Row locks, known side effects, SELECT INTO and VOLATILE functions: plain EXPLAIN, and why."""
+    sql_profiler.enable()
+    with testing.capture_logs(_LOGGER, logging.INFO) as records, engine.begin() as conn:
+        conn.execute(sqlalchemy.text(statement))
+    (skipped,) = _skipped(records)
+    assert skipped.startswith(reason)
+    assert "actual time=" not in _plans(records)[0]
+
+
+def test_a_plain_select_is_still_analysed(engine, profiler):
+    """A SELECT with only STABLE/IMMUTABLE functions gets EXPLAIN ANALYZE, with timings."""
+    sql_profiler.enable()
+    query = sqlalchemy.text("SELECT upper(name), count(*) FROM thing WHERE id IN (1, 2) GROUP BY name")
+    with testing.capture_logs(_LOGGER, logging.INFO) as records, engine.begin() as conn:
+        assert len(conn.execute(query).all()) == 2
+    (plan,) = _plans(records)
+    assert "actual time=" in plan
+    assert "skipped" not in plan
+    assert _skipped(records) == [None]
 
 
 def test_a_failing_explain_never_breaks_the_query(engine, profiler):

@@ -74,6 +74,10 @@ def test_bake_variant(tmp_path: Path, server: str, postgresql: str, redis: str) 
     assert "FROM ${BASE_IMAGE}" in dockerfile
     assert "c2cwsgiutils-genversion" in dockerfile
     assert ('CMD ["gunicorn"' in dockerfile) == (server == "gunicorn")
+    # The container drains on SIGTERM (the image's default, stated); development stops at once.
+    assert "C2C_HEALTH_CHECK_DRAIN_SECONDS=5" in dockerfile
+    override = (project / "docker-compose.override.yaml").read_text(encoding="utf-8")
+    assert "C2C_HEALTH_CHECK_DRAIN_SECONDS=0" in override
 
     # What a new user runs first: ruff (check and format) and the unit tests, no container.
     result = subprocess.run(

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from c2cwsgiutils import _settings, redis_utils
+from c2cwsgiutils import _process_state, _settings, redis_utils
 from c2cwsgiutils.broadcast import interface, local
 
 __all__ = [
@@ -215,6 +215,7 @@ def decorator(
     return wrap
 
 
+@_process_state.on_reset
 def cleanup() -> None:
     """Stop the broadcaster of this process (its threads and connection) and forget its subscriptions.
 

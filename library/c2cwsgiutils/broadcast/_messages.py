@@ -8,9 +8,14 @@ reference interoperates:
 - answer: the JSON of the answer, published on the ``answer_channel`` of the request.
 
 Signed (``C2C_BROADCAST_SECRET`` or ``C2C_SECRET``): ``<hex HMAC-SHA256>.<JSON>``, where the JSON
-is ``{"channel": <channel>, "ts": <epoch>, "message": <the plain message>}``, with a key derived
-from the secret. The channel binds a message to the channel it was sent on (an answer cannot be
-replayed as a request) and the timestamp limits the replay of a captured message to 5 minutes.
+is ``{"channel": <channel>, "ts": <epoch>, "id": <random>, "message": <the plain message>}``,
+with a key derived from the secret. The channel binds a message to the channel it was sent on
+(an answer cannot be replayed as a request), the timestamp makes it expire after 5 minutes,
+and the id makes it run once: each process remembers the ids it received until their message
+expires, and drops a message whose id it has already seen (a captured "set DEBUG" published
+again cannot undo a later change). The ids remembered are bounded: past ``max_ids`` (10,000,
+far more than a service broadcasts in 5 minutes), the oldest are forgotten and every message
+not newer than them is refused, so a forgotten id can never run again.
 
 A codec drops, and logs at most one line a minute for, the messages it cannot accept: a signed
 codec the unsigned, forged, expired or replayed ones; a plain codec the signed ones, since
@@ -20,10 +25,12 @@ without the secret it cannot tell them from forged ones.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 import json
 import logging
 import re
+import secrets
 import threading
 import time
 from typing import Any
@@ -76,6 +83,37 @@ def _dumps(message: Any) -> str:
     return json.dumps(message, separators=(",", ":"), default=str)
 
 
+class _SeenIds:
+    """The ids of the signed messages received, kept until their message expires (bounded)."""
+
+    def __init__(self, max_age: float, max_ids: int) -> None:
+        self._max_age = max_age
+        self._max_ids = max_ids
+        self._lock = threading.Lock()
+        self._ids: set[str] = set()
+        self._by_time: list[tuple[float, str]] = []
+        # Every message sent at or before this time is refused: its id may have been forgotten.
+        self._horizon = float("-inf")
+
+    def first_time(self, message_id: str, sent_at: float, now: float) -> bool:
+        """Remember ``message_id``; False if it was seen already or may have been forgotten."""
+        with self._lock:
+            while self._by_time and self._by_time[0][0] < now - self._max_age:
+                self._forget()
+            if sent_at <= self._horizon or message_id in self._ids:
+                return False
+            while len(self._by_time) >= self._max_ids:
+                self._forget()
+            self._ids.add(message_id)
+            heapq.heappush(self._by_time, (sent_at, message_id))
+            return True
+
+    def _forget(self) -> None:
+        sent_at, message_id = heapq.heappop(self._by_time)
+        self._ids.discard(message_id)
+        self._horizon = max(self._horizon, sent_at)
+
+
 class PlainCodec:
     """The reference's unsigned JSON messages."""
 
@@ -107,13 +145,14 @@ class PlainCodec:
 
 
 class SignedCodec:
-    """Messages signed with HMAC-SHA256, bound to their channel, valid ``max_age`` seconds."""
+    """Messages signed with HMAC-SHA256, bound to their channel, valid ``max_age`` seconds, once."""
 
     signed = True
 
-    def __init__(self, secret: str, max_age: float = 300.0) -> None:
+    def __init__(self, secret: str, max_age: float = 300.0, max_ids: int = 10_000) -> None:
         self._key = hmac.new(secret.encode("utf-8"), _KEY_CONTEXT, hashlib.sha256).digest()
         self._max_age = max_age
+        self._seen = _SeenIds(max_age, max_ids)
         self._dropper = _Dropper(
             "that are not authentic",
             "is another service using the same C2C_BROADCAST_PREFIX, or a process another secret?",
@@ -121,7 +160,9 @@ class SignedCodec:
 
     def seal(self, channel: str, message: Any) -> str:
         """Sign ``message`` for ``channel``."""
-        body = _dumps({"channel": channel, "ts": time.time(), "message": message})
+        body = _dumps(
+            {"channel": channel, "ts": time.time(), "id": secrets.token_hex(16), "message": message}
+        )
         return f"{self._sign(body)}.{body}"
 
     def open(self, channel: str, data: Any) -> tuple[bool, Any]:
@@ -134,14 +175,22 @@ class SignedCodec:
             return self._dropper.drop(channel, "bad signature")
         try:
             envelope = json.loads(body)
-            sent_on, timestamp = envelope["channel"], float(envelope["ts"])
+            refusal = self._refusal(channel, envelope["channel"], float(envelope["ts"]), envelope["id"])
         except (ValueError, TypeError, KeyError):
-            return self._dropper.drop(channel, "invalid JSON")
-        if sent_on != channel:
-            return self._dropper.drop(channel, f"replayed from {sent_on!r}")
-        if abs(time.time() - timestamp) > self._max_age:
-            return self._dropper.drop(channel, "expired")
+            refusal = "invalid JSON or no message id"
+        if refusal is not None:
+            return self._dropper.drop(channel, refusal)
         return True, envelope.get("message")
+
+    def _refusal(self, channel: str, sent_on: Any, timestamp: float, message_id: Any) -> str | None:
+        if sent_on != channel:
+            return f"replayed from {sent_on!r}"
+        now = time.time()
+        if abs(now - timestamp) > self._max_age:
+            return "expired"
+        if not isinstance(message_id, str) or not self._seen.first_time(message_id, timestamp, now):
+            return "replayed"
+        return None
 
     def _sign(self, body: str) -> str:
         return hmac.new(self._key, body.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -3,8 +3,11 @@
 All are ``GET``, JSON, no-cache and secret-protected except ``time``. Unlike the reference:
 ``headers`` masks the cookies, ``Authorization``, ``Proxy-Authorization`` and ``X-API-Key``;
 ``sleep`` is bounded (60 s, more is a 400); memory analyses are bounded (60 s) and one at a time
-per process (a concurrent request gets a 429); ``show_refs.dot`` ``analyze_id`` and
-``min_size_kb`` work; every action writes an audit line.
+per process (a concurrent request gets a 429); ``memory_diff`` refuses (400) a ``path`` that is
+one of the library's own views (under ``C2C_BASE_PATH``, or a route the library added): it runs
+its sub-request twice, so ``path=/c2c/debug/sleep`` would hold a thread twice the sleep cap;
+``show_refs.dot`` ``analyze_id`` and ``min_size_kb`` work; every action writes an audit line.
+Bad parameters are a JSON 400 (``{"status": 400, "message"}``).
 
 .. versionadded:: 6.0
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import posixpath
+import re
 import sys
 import threading
 import time
@@ -29,7 +34,6 @@ __all__ = ["DebugSettings", "dump_memory_maps", "get_size", "includeme", "init_d
 _LOG = logging.getLogger(__name__)
 MAX_SLEEP = 60.0
 _MASKED_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "x-api-key"})
-_TRUE = frozenset({"", "1", "true", "on"})
 
 
 @_settings.frozen_dataclass
@@ -58,19 +62,19 @@ def _dump_stacks() -> dict[str, Any]:
 
 
 def _flag(request: Any, name: str) -> bool:
-    value = request.params.get(name)
-    return value is not None and value.strip().lower() in _TRUE
+    return bool(_admin.bool_param(request, name, flag=True))
+
+
+_bad_request = _admin.bad_request
 
 
 def _int(request: Any, name: str, default: int, low: int = 0, high: int = 10_000) -> int:
-    from pyramid.httpexceptions import HTTPBadRequest
-
     try:
         value = int(request.params.get(name, default))
     except ValueError:
-        raise HTTPBadRequest(f"{name} must be an integer") from None
+        raise _bad_request(f"{name} must be an integer") from None
     if not low <= value <= high:
-        raise HTTPBadRequest(f"{name} must be between {low} and {high}")
+        raise _bad_request(f"{name} must be between {low} and {high}")
     return value
 
 
@@ -101,29 +105,55 @@ def _memory_view(request: Any) -> list[Any]:
     return broadcast.broadcast("c2c_dump_memory", params=params, expect_answers=True, timeout=70) or []
 
 
+def _library_view(request: Any, path: str) -> str | None:
+    """The library's route (or base path) that ``path`` would reach, None if it is the application's."""
+    from pyramid.interfaces import IRoutesMapper
+
+    base = _settings.get(request.registry, _settings.CoreSettings).base_path.rstrip("/")
+    # As a server would see it: "//c2c/./debug/../debug/sleep" is "/c2c/debug/sleep".
+    normal = posixpath.normpath(re.sub(r"/+", "/", "/" + path))
+    if base and (normal == base or normal.startswith(base + "/")):
+        return base
+    # An empty base path puts the library's views among the application's: ask the routes.
+    mapper = request.registry.queryUtility(IRoutesMapper)
+    for route in mapper.get_routes() if mapper is not None else ():
+        if route.name.startswith("c2c_") and (
+            route.match(path) is not None or route.match(normal) is not None
+        ):
+            return str(route.pattern)
+    return None
+
+
 def _memory_diff_view(request: Any) -> list[list[Any]]:
     import gc
 
     import objgraph
-    from pyramid.httpexceptions import HTTPBadRequest, HTTPTooManyRequests
+    from pyramid.httpexceptions import HTTPTooManyRequests
 
     auth.auth_view(request)
     path = request.params.get("path") or "/" + "/".join(
         request.matchdict.get("path", ()) if request.matchdict else ()
     )
     if not path or path == "/":
-        raise HTTPBadRequest("path is required")
+        raise _bad_request("path is required")
+    sub_path, _, query = path.partition("?")
+    library = _library_view(request, sub_path)
+    if library is not None:
+        _audit.log(request, f"memory diff of {path}", "refused: a view of the library")
+        raise _bad_request(
+            f"path must be a view of the application, not one of the library's ({library}): "
+            "memory_diff requests it twice"
+        )
     limit = _int(request, "limit", 30, 1, 1000)
+
+    def sub_request() -> None:
+        sub = request.copy()
+        sub.path_info, sub.query_string = sub_path, query
+        request.invoke_subrequest(sub, use_tweens=True)
+
     if not _memory.analysis_lock.acquire(blocking=False):
         raise HTTPTooManyRequests("Another memory analysis is running")
     try:
-        sub_path, _, query = path.partition("?")
-
-        def sub_request() -> None:
-            sub = request.copy()
-            sub.path_info, sub.query_string = sub_path, query
-            request.invoke_subrequest(sub, use_tweens=True)
-
         if not _flag(request, "no_warmup"):
             sub_request()
         gc.collect()
@@ -146,7 +176,7 @@ def _memory_maps_view(request: Any) -> list[dict[str, Any]]:
 
 
 def _show_refs_view(request: Any) -> Any:
-    from pyramid.httpexceptions import HTTPBadRequest, HTTPTooManyRequests
+    from pyramid.httpexceptions import HTTPTooManyRequests
 
     auth.auth_view(request)
     analyze_id = request.params.get("analyze_id")
@@ -158,7 +188,7 @@ def _show_refs_view(request: Any) -> Any:
             "min_size_kb": float(min_size) if min_size else None,
         }
     except ValueError:
-        raise HTTPBadRequest("analyze_id and min_size_kb must be numbers") from None
+        raise _bad_request("analyze_id and min_size_kb must be numbers") from None
     if not _memory.analysis_lock.acquire(blocking=False):
         raise HTTPTooManyRequests("Another memory analysis is running")
     try:
@@ -178,15 +208,15 @@ def _show_refs_view(request: Any) -> Any:
 
 
 def _sleep_view(request: Any) -> Any:
-    from pyramid.httpexceptions import HTTPBadRequest, HTTPNoContent
+    from pyramid.httpexceptions import HTTPNoContent
 
     auth.auth_view(request)
     try:
         seconds = float(request.params.get("time", "1"))
     except ValueError:
-        raise HTTPBadRequest("time must be a number of seconds") from None
+        raise _bad_request("time must be a number of seconds") from None
     if not 0 <= seconds <= MAX_SLEEP:
-        raise HTTPBadRequest(f"time must be between 0 and {MAX_SLEEP:g} seconds")
+        raise _bad_request(f"time must be between 0 and {MAX_SLEEP:g} seconds")
     _audit.log(request, f"sleep {seconds:g} s", "started")
     time.sleep(seconds)
     return HTTPNoContent()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import io
 import linecache
 import logging
@@ -77,7 +78,7 @@ def _short_repr(obj: Any) -> str:
 
 def _internals_filter() -> Any:
     namespaces = {id(vars(module)) for module in list(sys.modules.values()) if module is not None}
-    frame: types.FrameType | None = sys._getframe()  # noqa: SLF001  # frames' namespaces are filtered
+    frame: types.FrameType | None = inspect.currentframe()  # frames' namespaces are filtered
     while frame is not None:
         namespaces.add(id(frame.f_locals))
         frame = frame.f_back

@@ -17,8 +17,10 @@
   absent or invalid one (bad format, all-zero ids) starts a new trace. The request gets its own
   span id; ``(trace_id, span_id, flags)`` is the current trace while the request is handled, and
   the response carries ``traceparent: 00-<trace_id>-<span_id>-<flags>``.
-- Outgoing calls made with ``requests`` (``HTTPAdapter.send`` is wrapped once per process):
-  inside a request, they get the request id header and a ``traceparent`` with the same trace id
+- Outgoing calls made with ``requests`` (``HTTPAdapter.send`` is wrapped once per process, when
+  ``requests`` is imported; ``C2C_TRACK_REQUESTS=false`` turns that off, and then only the
+  sessions on which a :class:`TrackingAdapter` is mounted, e.g. from :func:`session`, are
+  tracked): inside a request, they get the request id header and a ``traceparent`` with the same trace id
   and a new span id, unless the caller set them. Every call without a timeout gets
   ``C2C_REQUESTS_DEFAULT_TIMEOUT`` / ``c2c.requests_default_timeout`` when set, else a warning
   ``Doing a <METHOD> request without timeout to <url>`` is logged. Outside a request no header
@@ -37,18 +39,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from c2cwsgiutils import _context, _headers, _settings
-from c2cwsgiutils._safety import swallow
+from c2cwsgiutils import _context, _headers, _post_import, _settings
+from c2cwsgiutils._safety import never_raise, swallow
 from c2cwsgiutils.request_tracking import _requests, _traceparent
+
+if TYPE_CHECKING:
+    from c2cwsgiutils.request_tracking._adapter import TrackingAdapter, session
 
 __all__ = [
     "RequestTrackingSettings",
+    "TrackingAdapter",
     "add_requests_observer",
     "includeme",
     "remove_requests_observer",
     "request_tracking_tween_factory",
+    "session",
 ]
 
 _DEFAULT_HEADERS = ("X-Request-ID", "X-Correlation-ID", "Request-ID", "X-Varnish", "X-Amzn-Trace-Id")
@@ -80,6 +87,14 @@ class RequestTrackingSettings:
         ini="c2c.requests_default_timeout",
         convert=_settings.as_float_or_none,
         doc="Timeout (seconds) given to outgoing requests calls that have none.",
+    )
+    track_requests: bool = _settings.knob(
+        True,
+        env="C2C_TRACK_REQUESTS",
+        ini="c2c.track_requests",
+        convert=_settings.as_bool,
+        doc="Wrap `requests`' `HTTPAdapter.send` so that every outgoing call gets the request id "
+        "and the default timeout (else only sessions with a `TrackingAdapter` do).",
     )
 
     @property
@@ -145,8 +160,12 @@ def request_tracking_tween_factory(handler: Callable[[Any], Any], registry: Any)
     current_request = _context.current_request
     current_trace = _context.current_trace
     format_header = _traceparent.format_header
+    pending = _post_import.pending
 
     def request_tracking_tween(request: Any) -> Any:
+        if pending:  # a wrapper waits for a module that a view may have imported since
+            with never_raise("installing the outgoing requests and Redis timing"):
+                _post_import.run_pending()
         token = current_request.set(request)
         trace = _traceparent.for_request(request.environ.get("HTTP_TRACEPARENT"))
         trace_token = current_trace.set(trace)
@@ -208,9 +227,11 @@ def includeme(config: Any = None) -> None:
         conf = _settings.get(config.registry, RequestTrackingSettings)
     outgoing = _requests.Outgoing(conf.response_header, conf.requests_default_timeout)
     _requests.set_process_defaults(outgoing)
-    _requests.install()
+    if conf.track_requests:
+        _requests.install()
     if config is None:
         return
+    _post_import.subscribe(config)
     config.registry[_requests.REGISTRY_KEY] = outgoing
     config.registry[_ENVIRON_KEYS] = tuple((_environ_key(name), name) for name in conf.id_headers)
     config.add_request_method(_request_id, "c2c_request_id", reify=True)
@@ -219,3 +240,12 @@ def includeme(config: Any = None) -> None:
         "c2cwsgiutils.request_tracking.request_tracking_tween_factory",
         under=("c2cwsgiutils.client_info.client_info_tween_factory", INGRESS),
     )
+
+
+def __getattr__(name: str) -> Any:
+    # TrackingAdapter and session() import requests: only when the application asks for them.
+    if name in ("TrackingAdapter", "session"):
+        from c2cwsgiutils.request_tracking import _adapter
+
+        return getattr(_adapter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

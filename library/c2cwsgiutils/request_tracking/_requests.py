@@ -1,10 +1,16 @@
 """Outgoing ``requests`` calls: request id, trace context and default timeout.
 
-This is the library's one patch of a third-party class: ``requests.adapters.HTTPAdapter.send``
-is wrapped once per process (idempotently). It is process-global state, kept here with
-:func:`uninstall` to reset it. The wrapper reads the settings of the application handling the
-current request (stored on its registry at include time), or the process defaults (the last
-application included) for calls made outside a request.
+c2cwsgiutils 6 documents that "the requests module is patched" to add the request id header and
+the default timeout to every call, and applications rely on it (``requests.get(...)`` anywhere in
+their code). ``requests`` has no public hook for that, so this is one of the library's two wraps
+of another package's public method (see :mod:`c2cwsgiutils.redis_stats` for the other):
+``requests.adapters.HTTPAdapter.send``, whose documented signature is checked first (a release
+that changed it gets no wrapper and a warning). It is installed once per process, when
+``requests`` is imported (:mod:`c2cwsgiutils._post_import`, no import hook), and not at all with
+``C2C_TRACK_REQUESTS=false``: :class:`TrackingAdapter` then gives the same behaviour to the
+sessions it is mounted on, through requests' public transport adapter API. The wrapper reads the
+settings of the application handling the current request (stored on its registry at include
+time), or the process defaults (the last application included) for calls made outside a request.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from c2cwsgiutils import _context, _post_import, _settings
+from c2cwsgiutils import _context, _post_import, _process_state, _settings
 from c2cwsgiutils._redact import redact
 from c2cwsgiutils._safety import never_raise
 from c2cwsgiutils.request_tracking import _traceparent
@@ -32,7 +38,9 @@ __all__ = [
     "Outgoing",
     "add_observer",
     "install",
+    "is_installed",
     "remove_observer",
+    "send",
     "set_process_defaults",
     "uninstall",
 ]
@@ -118,35 +126,62 @@ def _notify(
             observer(request, response, duration)
 
 
+def send(
+    original: Callable[..., requests.Response],
+    adapter: HTTPAdapter,
+    request: requests.PreparedRequest,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> requests.Response:
+    """Send ``request`` with ``original``, with the request id, trace context and default timeout."""
+    with never_raise("preparing an outgoing request"):
+        args, kwargs = _prepare(request, args, kwargs)
+    observers = _STATE.observers
+    if not observers:
+        return original(adapter, request, *args, **kwargs)
+    start = time.perf_counter()
+    try:
+        response = original(adapter, request, *args, **kwargs)
+    except BaseException:
+        _notify(observers, request, None, start)
+        raise
+    _notify(observers, request, response, start)
+    return response
+
+
+def is_installed() -> bool:
+    """Tell whether ``HTTPAdapter.send`` is wrapped in this process."""
+    return _STATE.original is not None
+
+
 def _wrap(original: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
-    def send(
+    def wrapper(
         self: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any
     ) -> requests.Response:
-        with never_raise("preparing an outgoing request"):
-            args, kwargs = _prepare(request, args, kwargs)
-        observers = _STATE.observers
-        if not observers:
-            return original(self, request, *args, **kwargs)
-        start = time.perf_counter()
-        try:
-            response = original(self, request, *args, **kwargs)
-        except BaseException:
-            _notify(observers, request, None, start)
-            raise
-        _notify(observers, request, response, start)
-        return response
+        return send(original, self, request, args, kwargs)
 
-    send.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection, as functools.wraps
-    send.__doc__ = original.__doc__
-    return send
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]  # for introspection, as functools.wraps
+    wrapper.__doc__ = original.__doc__
+    return wrapper
+
+
+# HTTPAdapter.send's documented parameters: the wrapper finds the timeout by position or name.
+_SEND_PARAMETERS = ("self", "request", "stream", "timeout", "verify", "cert", "proxies")
 
 
 def _patch(adapters: ModuleType) -> None:
     with _LOCK:
-        if _STATE.original is None:
-            adapter = adapters.HTTPAdapter
-            _STATE.original = adapter.send
-            adapter.send = _wrap(adapter.send)  # the one patch
+        if _STATE.original is not None:
+            return
+        adapter = adapters.HTTPAdapter
+        if not _post_import.has_parameters(adapter.send, _SEND_PARAMETERS):
+            _LOG.warning(
+                "requests.adapters.HTTPAdapter.send has an unknown signature: outgoing calls get no "
+                "request id and no default timeout (use c2cwsgiutils.request_tracking.TrackingAdapter)"
+            )
+            return
+        _STATE.original = adapter.send
+        adapter.send = _wrap(adapter.send)  # a documented exception: see the module's docstring
 
 
 def install() -> None:
@@ -154,6 +189,7 @@ def install() -> None:
     _post_import.when_imported(_ADAPTERS, _patch)
 
 
+@_process_state.on_reset
 def uninstall() -> None:
     """Restore ``HTTPAdapter.send`` and forget the process defaults and observers (for tests)."""
     _post_import.cancel(_ADAPTERS, _patch)

@@ -23,7 +23,9 @@ of the schemas (``public`` when no ``--schema`` is given):
 
 With ``--prometheus-url``, the metrics are pushed to that Prometheus Pushgateway (job ``db_counts``,
 grouping key ``instance`` when ``--prometheus-instance`` is given). Otherwise exactly one scrape is
-served on the port ``C2C_PROMETHEUS_PORT`` (default 9090), then the command returns.
+served on the port ``C2C_PROMETHEUS_PORT`` (default 9090), then the command returns. It listens
+on ``C2C_PROMETHEUS_BIND`` (default ``0.0.0.0``; ``127.0.0.1``, ``::1``, ``::`` for every
+interface), as the services' metrics port does; it has no authentication: never publish it.
 
 The collection is tried ``C2CWSGIUTILS_STATS_DB_TRYNUMBER`` times (default 10), with
 ``C2CWSGIUTILS_STATS_DB_SLEEP`` seconds between the tries (default 1): the database may still be
@@ -43,12 +45,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import socket
 import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from c2cwsgiutils import _extras, _settings
 
@@ -64,6 +67,7 @@ class _Settings:
     tries: int = _settings.knob(10, env="C2CWSGIUTILS_STATS_DB_TRYNUMBER", convert=int)
     sleep: float = _settings.knob(1.0, env="C2CWSGIUTILS_STATS_DB_SLEEP", convert=float)
     port: int = _settings.knob(9090, env="C2C_PROMETHEUS_PORT", convert=int)
+    bind: str = _settings.knob("0.0.0.0", env="C2C_PROMETHEUS_BIND")  # noqa: S104  # the reference's
     prefix: str = _settings.knob("c2cwsgiutils_", env="C2C_PROMETHEUS_PREFIX")
 
 
@@ -382,13 +386,24 @@ def _publish(registry: Any, args: argparse.Namespace, settings: _Settings) -> No
         return
     from prometheus_client import make_wsgi_app
 
+    host = settings.bind.strip("[]")  # "[::1]" as in a URL
     try:
-        server = make_server("", settings.port, make_wsgi_app(registry), handler_class=_QuietHandler)
+        family = socket.getaddrinfo(host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        server_class = _Server6 if family[0][0] == socket.AF_INET6 else WSGIServer
+        server = make_server(
+            host, settings.port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler
+        )
     except OSError as error:
-        raise _FailureError(f"cannot listen on port {settings.port}: {error}") from error
+        raise _FailureError(
+            f"cannot listen on {host!r} (C2C_PROMETHEUS_BIND) port {settings.port}: {error}"
+        ) from error
     with server:
-        _LOG.info("Serving the metrics for one scrape on port %d", settings.port)
+        _LOG.info("Serving the metrics for one scrape on %s port %d", host, settings.port)
         server.handle_request()
+
+
+class _Server6(WSGIServer):
+    address_family = socket.AF_INET6
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -1,5 +1,11 @@
 """SQL profiler: logs the ``EXPLAIN ANALYZE`` plan of each distinct SELECT of the process once.
 
+``EXPLAIN ANALYZE`` runs the statement a second time, so only the SELECTs that are safe to run
+twice are analysed: no call to a function with effects outside the transaction (``nextval``,
+``pg_advisory_lock``, ... or any function PostgreSQL's catalog marks ``VOLATILE``), no row lock,
+no write. The others get a plain ``EXPLAIN`` and the log line (and its ``analyze_skipped``
+field) says why; see :mod:`c2cwsgiutils.sql_profiler._side_effects` for the rules.
+
 The plans are logged at INFO on the logger ``c2cwsgiutils.sql_profiler._impl`` (configuring
 ``c2cwsgiutils.sql_profiler`` works too). Memory is bounded: at most
 ``max_statements`` (1000) distinct statements are remembered. Enabling and disabling is
@@ -15,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from c2cwsgiutils import _settings
+from c2cwsgiutils import _process_state, _settings
 
 if TYPE_CHECKING:
     from c2cwsgiutils.sql_profiler._impl import Profiler, format_statement, profiler
@@ -76,6 +82,14 @@ def disable() -> None:
     _profiler().disable()
 
 
+@_process_state.on_reset
+def _reset() -> None:
+    from c2cwsgiutils.sql_profiler import _impl
+
+    if _impl.profiler.enabled:
+        _impl.profiler.disable()
+
+
 def is_enabled() -> bool:
     """Whether the profiler is active in this process."""
     return _profiler().enabled
@@ -91,12 +105,11 @@ def _toggle(enable: bool) -> dict[str, Any]:
 
 
 def _view(request: Any) -> dict[str, Any]:
-    from c2cwsgiutils import _audit, auth, broadcast
+    from c2cwsgiutils import _admin, _audit, auth, broadcast
 
     auth.auth_view(request)
-    value = request.params.get("enable")
-    if value is not None:
-        enable = _settings.as_bool(value)
+    enable = _admin.bool_param(request, "enable")
+    if enable is not None:
         _LOG.critical("SQL profiler enabled=%s (by %s)", enable, _audit.who(request))
         broadcast.broadcast(_CHANNEL, params={"enable": enable}, expect_answers=True)
         _audit.log(request, f"set the SQL profiler to enabled={enable}", "done")

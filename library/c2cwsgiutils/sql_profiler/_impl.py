@@ -1,12 +1,15 @@
-"""SQL profiler engine part: ``EXPLAIN ANALYZE`` of each distinct SELECT, logged once.
+"""SQL profiler engine part: the plan of each distinct SELECT, logged once.
 
 One ``before_cursor_execute`` listener is installed on the ``Engine`` class the first time the
 profiler is enabled, and never removed: enabling and disabling only flip a flag under a lock, so
 no thread mutates SQLAlchemy's event registry while others run queries.
 
 The plan is computed on the same connection, inside a savepoint that is always rolled back: the
-analysed statement sees the same data as the real one, and what it changes (a SELECT calling a
-function with side effects) is undone. Errors never reach the application.
+analysed statement sees the same data as the real one. ``EXPLAIN ANALYZE`` runs the statement a
+second time, and a rollback does not undo everything (a sequence's ``nextval``, an advisory
+lock): only the statements that :mod:`~c2cwsgiutils.sql_profiler._side_effects` finds safe to
+run twice are analysed, the others get a plain ``EXPLAIN`` and the log line says why. Errors
+never reach the application.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 
 import sqlalchemy
 import sqlalchemy.event
+
+from c2cwsgiutils.sql_profiler import _side_effects
 
 __all__ = ["Profiler", "profiler"]
 
@@ -108,26 +113,35 @@ class Profiler:
         ):
             return
         try:
-            plan = _explain(conn, statement, parameters)
+            plan, skipped = _explain(conn, statement, parameters)
         except Exception as error:
             _LOG.info("SQL profiler: cannot analyse the statement: %s", error)
             return
         _LOG.info(
-            "statement:\n%s\nparameters: %r\n%s",
+            "statement:\n%s\nparameters: %r\n%s%s",
             format_statement(statement),
             parameters,
+            "" if skipped is None else f"ANALYZE skipped, plan without execution: {skipped}\n",
             "\n".join("    " + line for line in plan),
+            extra={} if skipped is None else {"analyze_skipped": skipped},
         )
 
 
-def _explain(conn: Any, statement: str, parameters: Any) -> list[str]:
-    """Run ``EXPLAIN ANALYZE`` in a savepoint of the statement's connection, always rolled back."""
+def _explain(conn: Any, statement: str, parameters: Any) -> tuple[list[str], str | None]:
+    """Return the plan and why ANALYZE was skipped (None: it ran).
+
+    Everything runs in a savepoint of the statement's connection, always rolled back.
+    """
+    parameters = parameters or None
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
-            cursor.execute("EXPLAIN ANALYZE " + statement, parameters or None)
-            return [str(row[0]) for row in cursor.fetchall()]
+            skipped = _side_effects.by_text(statement)
+            if skipped is None:
+                skipped = _side_effects.by_plan(cursor, statement, parameters)
+            cursor.execute(("EXPLAIN " if skipped else "EXPLAIN ANALYZE ") + statement, parameters)
+            return [str(row[0]) for row in cursor.fetchall()], skipped
         finally:
             cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
             cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")

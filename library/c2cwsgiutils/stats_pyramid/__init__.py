@@ -26,7 +26,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from c2cwsgiutils import _headers, _metrics
+from c2cwsgiutils import _headers, _metrics, _post_import
 from c2cwsgiutils._safety import swallow
 from c2cwsgiutils.stats_pyramid import _sql
 
@@ -143,3 +143,4 @@ def includeme(config: Any) -> None:
     )
     _track_outgoing_requests()
     init_db_spy()
+    _post_import.subscribe(config)

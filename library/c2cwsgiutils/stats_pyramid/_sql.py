@@ -170,6 +170,7 @@ def _listen(sqlalchemy: ModuleType) -> None:
 def install() -> None:
     """Listen to the SQL statements and commits of every engine and session (once per process).
 
-    SQLAlchemy is not imported for that: the listeners are added when the application imports it.
+    SQLAlchemy is not imported for that: the listeners are added once the application imports it
+    (see :mod:`c2cwsgiutils._post_import`).
     """
     _post_import.when_imported("sqlalchemy", _listen)

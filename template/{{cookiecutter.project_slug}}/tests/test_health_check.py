@@ -17,4 +17,5 @@ def test_vital_checks_pass(app: webtest.TestApp) -> None:
     response = app.get("/c2c/health_check", params={"max_level": "1"})
     assert response.status_code == 200
     assert response.json["failures"] == {}
-    assert response.json["successes"]["uptime"]["result"]["uptime_seconds"] >= 0
+    # Without the secret the report shows the checks, not their results (C2C_HEALTH_CHECK_PUBLIC_DETAILS).
+    assert response.json["successes"]["uptime"]["level"] == 1
