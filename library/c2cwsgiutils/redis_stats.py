@@ -4,8 +4,9 @@
 ``c2c.track_redis`` is true (the default), as c2cwsgiutils 6 documents: every client of the
 process is timed, also the ones the application makes itself. redis has no public hook for that,
 so this is one of the library's two wraps of another package's public method (the other one is
-``requests``', see :mod:`c2cwsgiutils.request_tracking`): its documented signature is checked
-first (a release that changed it gets no wrapper and a warning), and it is installed once
+``requests``', see :mod:`c2cwsgiutils.request_tracking`): its signature is checked first (the
+command must come first, positionally; a release that changed that gets no wrapper and a
+warning), and it is installed once
 ``redis`` is imported (:mod:`c2cwsgiutils._post_import`, no import hook). The wrapper is
 installed once per process: including the module again (another application, a test) never
 wraps it twice. The command label keeps at
@@ -16,6 +17,7 @@ most ``C2C_PROMETHEUS_MAX_LABEL_VALUES`` distinct values.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import threading
@@ -75,8 +77,24 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
     return execute_command
 
 
-# Redis.execute_command's documented parameters: the command's name is the first of ``args``.
-_PARAMETERS = ("self", "args", "options")
+def _takes_the_command_first(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` takes the command positionally first: ``(self, *args, **options)``.
+
+    The wrapper passes every argument through unchanged and only reads the first one as the
+    command's name (a label). Another integration may have wrapped the method already (Sentry's
+    is ``(self, name, *args, **kwargs)``): that is as good.
+    """
+    try:
+        parameters = list(inspect.signature(function).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return False
+    if not parameters:
+        return False
+    first = parameters[0].kind
+    if first is inspect.Parameter.VAR_POSITIONAL:
+        return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return first in positional and any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
 
 
 def _patch(client: ModuleType) -> None:
@@ -84,7 +102,7 @@ def _patch(client: ModuleType) -> None:
         current = client.Redis.execute_command
         if hasattr(current, _MARK):
             return
-        if not _post_import.has_parameters(current, _PARAMETERS):
+        if not _takes_the_command_first(current):
             _LOG.warning(
                 "redis.client.Redis.execute_command has an unknown signature: Redis commands are not timed"
             )

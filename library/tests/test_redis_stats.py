@@ -79,8 +79,8 @@ def test_an_unknown_execute_command_signature_is_not_wrapped(registry):
     import types
 
     class Redis:
-        def execute_command(self, command, *args):
-            return (command, *args)
+        def execute_command(self, **options):
+            return options
 
     original = Redis.execute_command
     with testing.capture_logs("c2cwsgiutils") as records:
@@ -88,3 +88,22 @@ def test_an_unknown_execute_command_signature_is_not_wrapped(registry):
     assert Redis.execute_command is original
     assert [r.levelname for r in records] == ["WARNING"]
     assert "unknown signature" in records[0].getMessage()
+
+
+def test_a_method_wrapped_by_another_integration_is_timed(registry, redis_url):
+    """Sentry's Redis integration wraps execute_command as (self, name, *args, **kwargs): still timed."""
+    original = redis.client.Redis.execute_command
+
+    def other_integration(self, name, *args, **kwargs):
+        return original(self, name, *args, **kwargs)
+
+    redis.client.Redis.execute_command = other_integration
+    try:
+        redis_stats.includeme()
+        client = redis.Redis.from_url(redis_url)
+        client.set("key", "value")
+        client.close()
+        assert _count(registry, "SET") == 1
+    finally:
+        redis_stats.uninstall()
+        redis.client.Redis.execute_command = original
