@@ -162,14 +162,6 @@ def _describe(name: str) -> dict[str, Any]:
     }
 
 
-def _bad_request(message: str) -> Exception:
-    """A 400 whose body is JSON, with or without the library's error views."""
-    from pyramid.httpexceptions import HTTPBadRequest
-
-    body = {"status": 400, "message": message}
-    return HTTPBadRequest(message, json_body=body, content_type="application/json")  # type: ignore[no-any-return]
-
-
 def _parse_ttl(request: Any) -> float | None:
     raw = request.params.get("ttl")
     if raw in (None, ""):
@@ -177,9 +169,9 @@ def _parse_ttl(request: Any) -> float | None:
     try:
         ttl = float(raw)
     except ValueError:
-        raise _bad_request(f"Invalid ttl: {raw!r} (seconds expected)") from None
+        raise _admin.bad_request(f"Invalid ttl: {raw!r} (seconds expected)") from None
     if not 0 < ttl <= _MAX_TTL:
-        raise _bad_request(f"Invalid ttl: {raw!r} (between 0 and {_MAX_TTL} seconds)")
+        raise _admin.bad_request(f"Invalid ttl: {raw!r} (between 0 and {_MAX_TTL} seconds)")
     return ttl
 
 
@@ -219,7 +211,7 @@ def _check_room(request: Any, name: str, level: str) -> None:
     if name in names or len(names) < limit:
         return
     _audit.log(request, f"set the log level of {name!r} to {level}", "refused: too many overrides")
-    raise _bad_request(
+    raise _admin.bad_request(
         f"Too many log level overrides: {len(names)} are stored, the maximum is {limit} "
         "(C2C_LOG_VIEW_MAX_OVERRIDES). Change one of the stored names, or let overrides set "
         f"with ttl expire, or delete Redis keys {_REDIS_PREFIX}<name>."
@@ -256,7 +248,7 @@ def _logging_view(request: Any) -> dict[str, Any]:
     valid = _level_name(level)
     if valid is None:
         _audit.log(request, f"set the log level of {name!r} to {level!r}", "refused: invalid level")
-        raise _bad_request(f"Invalid log level: {level!r}")
+        raise _admin.bad_request(f"Invalid log level: {level!r}")
     ttl = _parse_ttl(request)
     _check_room(request, name, valid)
     before = _describe(name)["level"]

@@ -12,7 +12,6 @@ import http.client
 import io
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_servers
 from _gunicorn import free_port, stop, wait_answering
 
 from c2cwsgiutils import _redact, auth
@@ -67,24 +67,16 @@ def _assert_hidden(text: str) -> None:
 
 
 def _environment(home: Path, extra: Mapping[str, str]) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "PYTHONPATH": str(_TESTS),
-        "LOG_TYPE": "json",
-        "LOG_LEVEL": "INFO",
-        "OTHER_LOG_LEVEL": "INFO",
-        "GUNICORN_LOG_LEVEL": "INFO",
-        "C2CWSGIUTILS_LOG_LEVEL": "INFO",
-        "SERVER_APP_GREETING": "hello",
-        "SERVER_APP_PERCENT": "100%",
-        "C2C_SECRET": _SECRET,
-        "C2C_ENABLE_EXCEPTION_HANDLING": "1",
-        "C2C_LOG_VIEW_ENABLED": "1",
-        "DEVELOPMENT": "0",
-        "C2CWSGIUTILS_CONFIG": f"c2c://{_INI}",
-        **extra,
-    }
+    env = test_servers._environment(home)
+    env.update(
+        {
+            "C2C_SECRET": _SECRET,
+            "C2C_LOG_VIEW_ENABLED": "1",
+            "C2CWSGIUTILS_CONFIG": f"c2c://{_INI}",
+            **extra,
+        }
+    )
+    return env
 
 
 class ServerApp:

@@ -65,16 +65,13 @@ def _flag(request: Any, name: str) -> bool:
     return bool(_admin.bool_param(request, name, flag=True))
 
 
-_bad_request = _admin.bad_request
-
-
 def _int(request: Any, name: str, default: int, low: int = 0, high: int = 10_000) -> int:
     try:
         value = int(request.params.get(name, default))
     except ValueError:
-        raise _bad_request(f"{name} must be an integer") from None
+        raise _admin.bad_request(f"{name} must be an integer") from None
     if not low <= value <= high:
-        raise _bad_request(f"{name} must be between {low} and {high}")
+        raise _admin.bad_request(f"{name} must be between {low} and {high}")
     return value
 
 
@@ -135,12 +132,12 @@ def _memory_diff_view(request: Any) -> list[list[Any]]:
         request.matchdict.get("path", ()) if request.matchdict else ()
     )
     if not path or path == "/":
-        raise _bad_request("path is required")
+        raise _admin.bad_request("path is required")
     sub_path, _, query = path.partition("?")
     library = _library_view(request, sub_path)
     if library is not None:
         _audit.log(request, f"memory diff of {path}", "refused: a view of the library")
-        raise _bad_request(
+        raise _admin.bad_request(
             f"path must be a view of the application, not one of the library's ({library}): "
             "memory_diff requests it twice"
         )
@@ -188,7 +185,7 @@ def _show_refs_view(request: Any) -> Any:
             "min_size_kb": float(min_size) if min_size else None,
         }
     except ValueError:
-        raise _bad_request("analyze_id and min_size_kb must be numbers") from None
+        raise _admin.bad_request("analyze_id and min_size_kb must be numbers") from None
     if not _memory.analysis_lock.acquire(blocking=False):
         raise HTTPTooManyRequests("Another memory analysis is running")
     try:
@@ -214,9 +211,9 @@ def _sleep_view(request: Any) -> Any:
     try:
         seconds = float(request.params.get("time", "1"))
     except ValueError:
-        raise _bad_request("time must be a number of seconds") from None
+        raise _admin.bad_request("time must be a number of seconds") from None
     if not 0 <= seconds <= MAX_SLEEP:
-        raise _bad_request(f"time must be between 0 and {MAX_SLEEP:g} seconds")
+        raise _admin.bad_request(f"time must be between 0 and {MAX_SLEEP:g} seconds")
     _audit.log(request, f"sleep {seconds:g} s", "started")
     time.sleep(seconds)
     return HTTPNoContent()
